@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Set up fw in a local virtual environment and run one of its two quickstart jobs.
+
+Usage (needs only ``python3`` >= 3.11 on the machine)::
+
+    python3 bootstrap.py demo   # install fw, run a walk-forward backtest on the embedded data
+    python3 bootstrap.py test   # install fw with its test extras, run lint, layers and all tests
+
+The environment lives in ``.venv`` next to this file. Installation is skipped when ``setup.cfg``
+has not changed since the last successful install (a stamp file records its hash), so repeated
+runs start immediately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+DEMO_OUT = ROOT / "out" / "quickstart"
+
+
+def _run(cmd: list[str], **kwargs) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kwargs)
+
+
+def _ensure_env(extras: str) -> None:
+    """Create ``.venv`` and install fw (editable) with ``extras`` unless already current."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"fw needs Python >= 3.11; this is {sys.version.split()[0]}. Install a newer python3.")
+    if not PYTHON.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "setup.cfg").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".fw-installed-{extras or 'core'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    target = f".[{extras}]" if extras else "."
+    _run([PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target])
+    stamp.write_text(digest)
+
+
+def demo() -> None:
+    _ensure_env("")
+    _run([BIN / "fw", "backtest", "--walk-forward", "--out", DEMO_OUT])
+
+
+def test() -> None:
+    _ensure_env("test")
+    _run([BIN / "ruff", "check", "."])
+    _run([BIN / "lint-imports", "--no-cache"])
+    # pytest exits 5 when it collects nothing: that is a failure here, as is any failing test.
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(ROOT / ".venv" / "numba-cache"))
+    _run([PYTHON, "-m", "pytest", "-n", "2", "-q"], env=env)
+
+
+def main(argv: list[str]) -> int:
+    jobs = {"demo": demo, "test": test}
+    if len(argv) != 1 or argv[0] not in jobs:
+        print(__doc__)
+        return 2
+    try:
+        jobs[argv[0]]()
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,175 @@
+"""The ``fw`` command line: the composition root.
+
+This is the only framework module allowed to import ``strategies``, ``reports`` and ``live``, and it
+does so lazily inside commands, so ``fw --help`` stays fast and the layers stay clean.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+import framework
+from framework.errors import FwError
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=_CONTEXT)
+@click.version_option(framework.__version__, prog_name="fw")
+def main() -> None:
+    """fw: backtest-first trading research.
+
+    Write a strategy once; backtest it (single runs, walk-forward), check it for look-ahead, and
+    paper-trade it unchanged. Data, state and results live under FW_HOME (default ~/.fw).
+
+    \b
+    Quick start:
+      fw backtest --walk-forward                 # sma_cross on the embedded S&P 500 data
+      fw backtest sma_cross --symbols SPY --data-dir ../shared/data/daily
+      fw check sma_cross                         # look-ahead checks on real data
+      fw data import ../shared/data/daily        # then: fw data list
+    """
+
+
+def _registry():
+    from strategies import REGISTRY  # lazy: the composition root is the only importer
+
+    return REGISTRY
+
+
+def _strategy(spec: str):
+    from framework.registry import resolve_strategy
+
+    return resolve_strategy(spec, _registry())
+
+
+def _split_symbols(values: Sequence[str]) -> list[str] | None:
+    out = [s.strip() for v in values for s in v.split(",") if s.strip()]
+    return out or None
+
+
+def _default_out(strategy: str) -> Path:
+    from framework.paths import home_subdir
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return home_subdir("runs") / f"{stamp}-{strategy.replace(':', '_').replace('/', '_')}"
+
+
+class _FwCommand(click.Command):
+    """Turns fw's own errors into one clean line and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FwError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@main.command(cls=_FwCommand)
+@click.argument("strategy", required=False, default="sma_cross")
+@click.option("--symbols", "-s", multiple=True, help="Symbols to trade (repeat or comma-separate). "
+              "Default: SPY when the data has it, else the embedded S&P 500 index (GSPC).")
+@click.option("--start", help="First bar date (ISO, e.g. 2010-01-01).")
+@click.option("--end", help="Last bar date (ISO, inclusive).")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+              help="Strategy parameter override, e.g. --set fast=20 (repeatable).")
+@click.option("--fill", type=click.Choice(["next_open", "close"]), default="next_open", show_default=True,
+              help="When a decision at bar i's close fills: next open (honest) or same close (optimistic).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Read DIR/SYMBOL.csv[.gz] directly instead of the data store.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default FW_HOME/runs/<time>-<strategy>).")
+@click.option("--cost", "cost_sets", multiple=True, metavar="NAME=VALUE",
+              help="Cost model override, e.g. --cost slippage_bps=2 (repeatable).")
+@click.option("--no-costs", is_flag=True, help="Frictionless reference run (all costs zero).")
+@click.option("--initial-cash", type=float, default=None, help="Starting cash (default 100000).")
+@click.option("--benchmark", default="SPY", show_default=True, help="Buy-and-hold benchmark symbol.")
+@click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML tear sheet.")
+@click.option("--walk-forward", is_flag=True, help="Walk-forward optimization with stitched out-of-sample results.")
+@click.option("--train", default="3y", show_default=True, help="Walk-forward in-sample length (bars or 3y/18m/...).")
+@click.option("--test", "test_len", default="1y", show_default=True, help="Walk-forward out-of-sample length.")
+@click.option("--step", default=None, help="Walk-forward step (default: the test length).")
+@click.option("--anchored", is_flag=True, help="Expanding in-sample windows instead of rolling.")
+@click.option("--purge", default="0", show_default=True, help="Bars dropped between train and test.")
+@click.option("--embargo", default="0", show_default=True, help="Bars dropped after each test window.")
+@click.option("--search", type=click.Choice(["grid", "random", "optuna"]), default="grid", show_default=True)
+@click.option("--trials", type=int, default=100, show_default=True, help="Trials for random/optuna search.")
+@click.option("--objective", default="sharpe", show_default=True, help="sharpe|sortino|calmar|total_return")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+def backtest(strategy: str, symbols, start, end, sets, fill, data_dir, out, cost_sets, no_costs,
+             initial_cash, benchmark, no_tearsheet, walk_forward, **wf_options) -> None:
+    """Backtest STRATEGY (default sma_cross) and write results with a tear sheet vs SPY.
+
+    STRATEGY is a registered name (see `fw strategies`), path/to/file.py:ClassName or
+    package.module:ClassName. Writes summary.json, equity.csv, trades.csv, run.json and
+    tearsheet.html into --out.
+    """
+    from framework.clirun import BacktestRequest, run_backtest_command
+
+    request = BacktestRequest(
+        strategy=_strategy(strategy), symbols=_split_symbols(symbols), start=start, end=end,
+        sets=tuple(sets), fill=fill, data_dir=data_dir, out=out or _default_out(strategy),
+        cost_sets=tuple(cost_sets), no_costs=no_costs, initial_cash=initial_cash,
+        benchmark=benchmark, tearsheet=not no_tearsheet, walk_forward=walk_forward,
+        wf_options=wf_options,
+    )
+    run_backtest_command(request, _tearsheet_writer())
+
+
+def _tearsheet_writer():
+    from reports.tearsheet import write_tearsheet  # lazy: quantstats is slow to import
+
+    return write_tearsheet
+
+
+@main.command(cls=_FwCommand)
+@click.argument("strategy")
+@click.option("--symbols", "-s", multiple=True, help="Symbols (default SPY, else embedded GSPC).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--start", help="First bar date (ISO).")
+@click.option("--end", help="Last bar date (ISO, inclusive).")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
+def check(strategy: str, symbols, data_dir, start, end, sets) -> None:
+    """Run the look-ahead checks on STRATEGY over real data; exit 1 when a check fails.
+
+    Checks prefix invariance, future blindness, live stepper = vectorized and warm-up
+    sensitivity, and names the feature, bar and size of any difference.
+    """
+    from framework.clirun import load_run_bars, resolve_params
+    from framework.lookahead import check_strategy
+
+    strat = _strategy(strategy)
+    params = resolve_params(strat, sets)
+    bars = load_run_bars(_split_symbols(symbols), data_dir, start, end)
+    report = check_strategy(strat, bars, params)
+    click.echo(report.format())
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command(name="strategies")
+def list_strategies() -> None:
+    """List the registered strategies with their parameters."""
+    for name, cls in sorted(_registry().items()):
+        strat = cls()
+        click.echo(f"{name:<14} {strat.describe()}")
+        for pname, meta in cls.params_type.meta().items():
+            default = getattr(cls.params_type(), pname)
+            space = f" space={list(meta.space)}" if meta.space else ""
+            click.echo(f"    {pname}={default!r} [{meta.stage}]{space}  {meta.doc}")
+
+
+def _register_groups() -> None:
+    from framework.cli_config import config
+    from framework.cli_data import data
+
+    main.add_command(data)
+    main.add_command(config)
+
+
+_register_groups()

@@ -1,0 +1,232 @@
+"""What ``fw backtest`` and ``fw check`` do, kept apart from the click layer so it is testable.
+
+Choosing data (``--data-dir``, the store, or the embedded default), the benchmark (SPY from the same
+source; else the embedded S&P 500 index as a labelled proxy; else an equal-weight basket, named),
+costs, and the files a run writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from framework.backtest import BacktestSpec, buy_and_hold, equal_weight_benchmark, run_backtest
+from framework.costs import CostSpec
+from framework.engine import EngineSpec
+from framework.errors import DataError, ParameterError
+from framework.portfolio import BacktestResult, Benchmark, write_run
+from framework.strategy import Params, Strategy, make_params, parse_overrides
+from framework.types import Bars
+
+EMBEDDED_BENCHMARK = "GSPC"
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """Everything ``fw backtest`` was asked to do, already parsed."""
+
+    strategy: Strategy
+    symbols: list[str] | None
+    start: str | None
+    end: str | None
+    sets: tuple[str, ...]
+    fill: str
+    data_dir: Path | None
+    out: Path
+    cost_sets: tuple[str, ...] = ()
+    no_costs: bool = False
+    initial_cash: float | None = None
+    benchmark: str = "SPY"
+    tearsheet: bool = True
+    walk_forward: bool = False
+    wf_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def resolve_params(strategy: Strategy, sets: Sequence[str]) -> Params:
+    """Defaults plus ``--set name=value`` overrides, validated."""
+    return make_params(strategy.params_type, parse_overrides(strategy.params_type, sets))
+
+
+def load_run_bars(symbols: list[str] | None, data_dir: Path | None, start, end) -> Bars:
+    """Bars for a run: the named symbols, or SPY, or the embedded S&P 500 index."""
+    from framework.data import available_symbols, load_bars
+
+    if symbols is None:
+        if data_dir is not None:
+            have = available_symbols(data_dir=data_dir)
+            if "SPY" not in have:
+                raise DataError(
+                    f"{data_dir} has no SPY file; name the symbols to trade with --symbols "
+                    f"(available: {', '.join(sorted(have)[:20])}{' ...' if len(have) > 20 else ''})."
+                )
+            symbols = ["SPY"]
+        elif "SPY" in available_symbols(source="store"):
+            symbols = ["SPY"]
+        else:
+            symbols = [EMBEDDED_BENCHMARK]
+    bars = load_bars(symbols, data_dir=data_dir, start=start, end=end)
+    if bars.n_bars < 2:
+        raise DataError(
+            f"no bars for {symbols} between {start or 'the start'} and {end or 'the end'}; "
+            "widen --start/--end."
+        )
+    return bars
+
+
+def resolve_benchmark(name: str, bars: Bars, data_dir: Path | None) -> Benchmark:
+    """Buy-and-hold of ``name`` from the run's own data source, never downloaded."""
+    from framework.data import load_bars
+
+    if name in bars.symbols:
+        return buy_and_hold(bars, name, bars.index)
+    try:
+        other = load_bars([name], data_dir=data_dir)
+        return buy_and_hold(other, name, bars.index)
+    except DataError:
+        pass  # not in this source: fall through to the labelled substitutes below
+    if data_dir is None:
+        try:
+            proxy = load_bars([EMBEDDED_BENCHMARK], source="default")
+        except DataError:
+            return equal_weight_benchmark(bars)
+        info = proxy.info.get(EMBEDDED_BENCHMARK)
+        note = (
+            f"{name} is not in the data; using the S&P 500 price index (GSPC, no dividends) as "
+            f"its proxy. Source: {info.source if info else 'embedded default'}."
+        )
+        bench = buy_and_hold(proxy, EMBEDDED_BENCHMARK, bars.index, note=note)
+        return Benchmark(name=f"S&P 500 index (GSPC) as {name} proxy", returns=bench.returns, note=note)
+    return equal_weight_benchmark(bars)
+
+
+def build_spec(request: BacktestRequest) -> BacktestSpec:
+    """Engine and cost settings from the request (defaults: next-open fills, costs on)."""
+    costs = CostSpec.none() if request.no_costs else CostSpec()
+    if request.cost_sets:
+        overrides = {}
+        for pair in request.cost_sets:
+            if "=" not in pair:
+                raise ParameterError(f"--cost expects name=value; got {pair!r} (e.g. --cost slippage_bps=2).")
+            key, raw = (s.strip() for s in pair.split("=", 1))
+            overrides[key] = None if raw.lower() == "none" else _float(key, raw)
+        costs = costs.with_overrides(overrides)
+    engine_kwargs: dict[str, Any] = {"fill": request.fill}
+    if request.initial_cash is not None:
+        engine_kwargs["initial_cash"] = request.initial_cash
+    return BacktestSpec(engine=EngineSpec(**engine_kwargs), costs=costs)
+
+
+def _float(key: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ParameterError(f"--cost {key} expects a number; got {raw!r}.") from None
+
+
+def run_notes(result: BacktestResult, bars: Bars, spec: BacktestSpec) -> list[str]:
+    """Plain statements every report of this run must show."""
+    fill = (
+        "Fills: same-bar close (OPTIMISTIC: assumes trading at the price the decision saw)"
+        if result.sim.optimistic_fill
+        else "Fills: decision at each bar's close, filled at the next bar's open"
+    )
+    costs = ", ".join(f"{k} ${v:,.2f}" for k, v in result.sim.costs.items())
+    notes = [fill, f"Costs: {spec.costs.describe()} (totals: {costs})"]
+    for sym in bars.symbols:
+        info = bars.info.get(sym)
+        if info is not None:
+            notes.append(f"Data {sym}: {info.source}" + (f" ({info.note})" if info.note else ""))
+    if result.benchmark is not None:
+        notes.append(f"Benchmark: {result.benchmark.name}" + (f". {result.benchmark.note}" if result.benchmark.note else ""))
+    notes.append(f"Run: {bars.index[0].date()} to {bars.index[-1].date()}, data hash {result.data_hash[:12]}")
+    return notes
+
+
+TearsheetWriter = Callable[..., Path]
+
+
+def run_backtest_command(request: BacktestRequest, write_tearsheet: TearsheetWriter | None) -> BacktestResult:
+    """Load data, run (single or walk-forward), write files and print the summary table."""
+    params = resolve_params(request.strategy, request.sets)
+    bars = load_run_bars(request.symbols, request.data_dir, request.start, request.end)
+    benchmark = resolve_benchmark(request.benchmark, bars, request.data_dir)
+    spec = build_spec(request)
+    if request.walk_forward:
+        from framework.walkforward.command import run_walk_forward_command
+
+        return run_walk_forward_command(request, bars, params, spec, benchmark, write_tearsheet)
+    result = run_backtest(request.strategy, bars, params, spec, benchmark)
+    write_outputs(request, result, bars, spec, write_tearsheet)
+    return result
+
+
+def write_outputs(request, result: BacktestResult, bars: Bars, spec: BacktestSpec,
+                  write_tearsheet: TearsheetWriter | None, extra_info: Mapping[str, Any] | None = None) -> dict:
+    """Write the run files (+ tear sheet) and print the summary."""
+    notes = run_notes(result, bars, spec)
+    run_info = {
+        "command": "backtest",
+        "symbols": list(bars.symbols),
+        "start": bars.index[0].isoformat(),
+        "end": bars.index[-1].isoformat(),
+        "engine": spec.engine.__dict__,
+        "costs": spec.costs.__dict__,
+        "data_sources": {s: i.__dict__ for s, i in bars.info.items()},
+        "benchmark": result.benchmark.name if result.benchmark else None,
+        "notes": notes,
+        **dict(extra_info or {}),
+    }
+    paths = write_run(result, request.out, run_info)
+    if request.tearsheet and write_tearsheet is not None:
+        paths["tearsheet"] = write_tearsheet(
+            result.returns,
+            result.benchmark.returns if result.benchmark else None,
+            request.out / "tearsheet.html",
+            title=f"fw: {result.strategy} {result.params.as_dict()}",
+            benchmark_title=result.benchmark.name if result.benchmark else "none",
+            notes=notes,
+        )
+    print_summary(result, paths)
+    return paths
+
+
+def print_summary(result: BacktestResult, paths: Mapping[str, Path]) -> None:
+    """A compact table of the headline numbers and where the files are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    s = result.summary
+    table = Table(title=f"{result.strategy} {result.params.as_dict()}", show_header=True)
+    table.add_column("metric")
+    table.add_column("strategy", justify="right")
+    table.add_column("benchmark", justify="right")
+    rows = [
+        ("total return", _pct(s.get("total_return")), _pct(s.get("benchmark_total_return"))),
+        ("CAGR", _pct(s.get("cagr")), ""),
+        ("Sharpe", _num(s.get("sharpe")), _num(s.get("benchmark_sharpe"))),
+        ("Sortino", _num(s.get("sortino")), ""),
+        ("max drawdown", _pct(s.get("max_drawdown")), ""),
+        ("trades", str(s.get("n_trades")), ""),
+        ("win rate", _pct(s.get("win_rate")), ""),
+        ("exposure", _pct(s.get("exposure")), ""),
+        ("total costs", f"${s.get('total_costs', 0):,.2f}", ""),
+        ("alpha / beta", f"{_num(s.get('alpha'))} / {_num(s.get('beta'))}", ""),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    if result.sim.optimistic_fill:
+        console.print("[yellow]fill=close is optimistic: it trades at the price the decision saw.[/]")
+    for name, path in paths.items():
+        console.print(f"{name:>10}: {path}")
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{value:.2%}"
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None or value != value else f"{value:.2f}"
