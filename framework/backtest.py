@@ -112,6 +112,7 @@ def summarize_sim(sim: SimResult, bars: Bars, benchmark: Benchmark | None) -> di
         periods_per_year=ppy,
         gross_exposure=sim.exposure,
         traded_value=traded_value_per_bar(sim),
+        equity=sim.equity,
         costs=sim.costs,
     )
     summary.update(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from framework.strategy import (
     compute_features,
     finalize_target,
     initial_step_state,
+    raw_target,
     target_matrix,
 )
 from framework.types import FIELDS, Bars, SymbolInfo
@@ -37,6 +39,7 @@ class ScheduleEntry:
 
     effective_from: pd.Timestamp
     params: Params
+    model: Any = None
 
 
 def normalize_schedule(
@@ -47,24 +50,32 @@ def normalize_schedule(
         return (ScheduleEntry(pd.Timestamp.min.tz_localize("UTC"), schedule),)
     entries = []
     for item in schedule:
-        when, params = (item.effective_from, item.params) if isinstance(item, ScheduleEntry) else item
+        if isinstance(item, ScheduleEntry):
+            when, params, model = item.effective_from, item.params, item.model
+        else:
+            when, params, model = (*item, None)[:3]
         stamp = pd.Timestamp(when)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        entries.append(ScheduleEntry(stamp, params))
+        entries.append(ScheduleEntry(stamp, params, model))
     if not entries:
         raise StrategyError("parameter schedule is empty; give at least one (time, params) entry.")
     return tuple(sorted(entries, key=lambda e: e.effective_from))
 
 
-def params_at(schedule: tuple[ScheduleEntry, ...], when: pd.Timestamp) -> Params:
-    """The params in force at bar close time ``when`` (the first entry applies before its date)."""
-    current = schedule[0].params
+def entry_at(schedule: tuple[ScheduleEntry, ...], when: pd.Timestamp) -> ScheduleEntry:
+    """The entry in force at bar close time ``when`` (the first entry applies before its date)."""
+    current = schedule[0]
     for entry in schedule:
         if entry.effective_from <= when:
-            current = entry.params
+            current = entry
         else:
             break
     return current
+
+
+def params_at(schedule: tuple[ScheduleEntry, ...], when: pd.Timestamp) -> Params:
+    """The params in force at bar close time ``when``."""
+    return entry_at(schedule, when).params
 
 
 class Stepper:
@@ -106,7 +117,7 @@ class Stepper:
     def update(
         self,
         time: object,
-        open: Sequence[float],  # noqa: A002 - the bar field's name
+        open: Sequence[float],
         high: Sequence[float],
         low: Sequence[float],
         close: Sequence[float],
@@ -202,9 +213,11 @@ class Stepper:
 
     def _decide(self) -> np.ndarray:
         bars = self.history()
-        p = params_at(self.schedule, bars.index[-1])
+        entry = entry_at(self.schedule, bars.index[-1])
+        p = entry.params
         feats = compute_features(self.strategy, bars, p)
-        raw_last = target_matrix(self.strategy, self.strategy.target(feats, p), bars)[-1:].copy()
+        raw = raw_target(self.strategy, feats, p, entry.model)
+        raw_last = target_matrix(self.strategy, raw, bars)[-1:].copy()
         step = getattr(self.strategy, "step_nb", None)
         if step is not None:
             out = np.empty_like(raw_last[0])

@@ -123,9 +123,10 @@ def _check_value(cls: type, f: dataclasses.Field, value: Any) -> None:
     default = f.default
     if isinstance(default, bool) and not isinstance(value, bool | np.bool_):
         raise ParameterError(f"{cls.__name__}.{f.name} must be true/false; got {value!r}.")
-    if isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise ParameterError(f"{cls.__name__}.{f.name} must be an integer; got {value!r}.")
+    if (isinstance(default, int) and not isinstance(default, bool)) and (
+        isinstance(value, bool) or not isinstance(value, int | np.integer)
+    ):
+        raise ParameterError(f"{cls.__name__}.{f.name} must be an integer; got {value!r}.")
     if isinstance(default, float) and (
         isinstance(value, bool) or not isinstance(value, int | float | np.number)
     ):
@@ -177,7 +178,9 @@ class Strategy:
         """Desired position per bar as a fraction of equity, shape ``(n_bars, n_assets)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement target(features, p)")
 
-    # Optional: a learned state from in-sample bars (walk-forward calls it per fold).
+    # Optional: ``fit(self, bars, p) -> model`` learns from in-sample bars (walk-forward calls it
+    # per fold, live loads the latest). Strategies that define it take ``target(features, p,
+    # model)``.
     fit: ClassVar[Callable[..., Any] | None] = None
 
     def describe(self) -> str:
@@ -234,10 +237,20 @@ def finalize_target(strategy: Strategy, raw: np.ndarray, bars: Bars, p: Params) 
     return target
 
 
-def compute_target(strategy: Strategy, bars: Bars, p: Params) -> np.ndarray:
-    """Features, target and (if defined) the ``step_nb`` state machine: the vectorized path."""
+def raw_target(strategy: Strategy, feats: Mapping[str, np.ndarray], p: Params, model: Any = None) -> Any:
+    """Call ``strategy.target``; learned strategies (with ``fit``) also receive their model."""
+    if strategy.fit is None:
+        return strategy.target(feats, p)
+    return strategy.target(feats, p, model)
+
+
+def compute_target(strategy: Strategy, bars: Bars, p: Params, model: Any = None) -> np.ndarray:
+    """Features, target and (if defined) the ``step_nb`` state machine: the vectorized path.
+
+    ``model`` is the output of ``strategy.fit`` on in-sample bars, for learned strategies.
+    """
     feats = compute_features(strategy, bars, p)
-    raw = target_matrix(strategy, strategy.target(feats, p), bars)
+    raw = target_matrix(strategy, raw_target(strategy, feats, p, model), bars)
     step = getattr(strategy, "step_nb", None)
     if step is not None:
         from framework._steps_nb import run_steps_nb  # numba compile only for stepped strategies
