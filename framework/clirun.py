@@ -7,6 +7,7 @@ costs, and the files a run writes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,20 @@ def _float(key: str, raw: str) -> float:
         raise ParameterError(f"--cost {key} expects a number; got {raw!r}.") from None
 
 
+def describe_costs(costs: CostSpec) -> str:
+    """One line naming every cost setting, e.g. for the tear sheet's notes."""
+    c = costs.to_dict()
+    if all(not v for k, v in c.items() if k not in ("impact_window", "commission_max_pct")):
+        return "none (frictionless reference run)"
+    cap = c["max_participation"]
+    return (
+        f"commission ${c['commission_per_share']}/share (min ${c['commission_min']}) + "
+        f"{c['commission_bps']} bps; slippage {c['slippage_bps']} bps; square-root impact "
+        f"coefficient {c['impact_coef']} ({c['impact_window']}-bar volatility); participation "
+        + (f"cap {cap:.0%} of bar volume" if cap else "uncapped")
+    )
+
+
 def run_notes(result: BacktestResult, bars: Bars, spec: BacktestSpec) -> list[str]:
     """Plain statements every report of this run must show."""
     fill = (
@@ -133,7 +148,7 @@ def run_notes(result: BacktestResult, bars: Bars, spec: BacktestSpec) -> list[st
         else "Fills: decision at each bar's close, filled at the next bar's open"
     )
     costs = ", ".join(f"{k} ${v:,.2f}" for k, v in result.sim.costs.items())
-    notes = [fill, f"Costs: {spec.costs.describe()} (totals: {costs})"]
+    notes = [fill, f"Costs: {describe_costs(spec.costs)} (totals: {costs})"]
     for sym in bars.symbols:
         info = bars.info.get(sym)
         if info is not None:
@@ -171,8 +186,8 @@ def write_outputs(request, result: BacktestResult, bars: Bars, spec: BacktestSpe
         "symbols": list(bars.symbols),
         "start": bars.index[0].isoformat(),
         "end": bars.index[-1].isoformat(),
-        "engine": spec.engine.__dict__,
-        "costs": spec.costs.__dict__,
+        "engine": dataclasses.asdict(spec.engine),
+        "costs": spec.costs.to_dict(),
         "data_sources": {s: i.__dict__ for s, i in bars.info.items()},
         "benchmark": result.benchmark.name if result.benchmark else None,
         "notes": notes,
