@@ -44,7 +44,9 @@ def _ensure_env(extras: str) -> None:
     if stamp.exists() and stamp.read_text() == digest:
         return
     target = f".[{extras}]" if extras else "."
-    _run([PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target])
+    # compat mode puts the checkout on sys.path, so packages added later import without reinstalling
+    _run([PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+          "--config-settings", "editable_mode=compat", "-e", target])
     stamp.write_text(digest)
 
 

@@ -118,7 +118,12 @@ def backtest(strategy: str, symbols, start, end, sets, fill, data_dir, out, cost
         benchmark=benchmark, tearsheet=not no_tearsheet, walk_forward=walk_forward,
         wf_options=wf_options,
     )
-    run_backtest_command(request, _tearsheet_writer())
+    walkforward_writer = None
+    if walk_forward:
+        from reports.walkforward import write_walkforward_report
+
+        walkforward_writer = write_walkforward_report
+    run_backtest_command(request, _tearsheet_writer() if not no_tearsheet else None, walkforward_writer)
 
 
 def _tearsheet_writer():

@@ -162,8 +162,16 @@ def run_notes(result: BacktestResult, bars: Bars, spec: BacktestSpec) -> list[st
 TearsheetWriter = Callable[..., Path]
 
 
-def run_backtest_command(request: BacktestRequest, write_tearsheet: TearsheetWriter | None) -> BacktestResult:
-    """Load data, run (single or walk-forward), write files and print the summary table."""
+def run_backtest_command(
+    request: BacktestRequest,
+    write_tearsheet: TearsheetWriter | None,
+    write_walkforward_report: Callable[..., Path] | None = None,
+) -> BacktestResult:
+    """Load data, run (single or walk-forward), write files and print the summary table.
+
+    The report writers live in ``reports/`` (which this layer may not import); the command line
+    passes them in.
+    """
     params = resolve_params(request.strategy, request.sets)
     bars = load_run_bars(request.symbols, request.data_dir, request.start, request.end)
     benchmark = resolve_benchmark(request.benchmark, bars, request.data_dir)
@@ -171,7 +179,10 @@ def run_backtest_command(request: BacktestRequest, write_tearsheet: TearsheetWri
     if request.walk_forward:
         from framework.walkforward.command import run_walk_forward_command
 
-        return run_walk_forward_command(request, bars, params, spec, benchmark, write_tearsheet)
+        return run_walk_forward_command(
+            request, bars, params, spec, benchmark, write_tearsheet, write_walkforward_report,
+            write_outputs=write_outputs,
+        )
     result = run_backtest(request.strategy, bars, params, spec, benchmark)
     write_outputs(request, result, bars, spec, write_tearsheet)
     return result

@@ -1,0 +1,312 @@
+"""Parameter search on one in-sample window: grid, seeded random, or Optuna TPE.
+
+In-sample evaluation of a combination: its targets are computed on ``bars[:train_end]`` (earlier
+history is legitimate warm-up; learned strategies are first ``fit`` on the training window only),
+then the engine runs on the training window alone and the objective scores the returns of the
+bars that count (embargoed bars excluded, see :mod:`framework.walkforward.splits`).
+
+Grid and random searches evaluate all their combinations in one vectorized pass: combinations are
+grouped by their feature-stage values so features are computed once per group; for one asset the
+targets are stacked into ``(n, k)`` columns and simulated by ``simulate_grid`` in chunks of bounded
+memory; for a universe each combination runs through ``simulate``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from framework.backtest import BacktestSpec
+from framework.engine import simulate, simulate_grid
+from framework.errors import FwError, ParameterError, unknown_name_message
+from framework.strategy import (
+    Params,
+    Strategy,
+    compute_features,
+    finalize_target,
+    initial_step_state,
+    param_grid,
+    raw_target,
+    target_matrix,
+)
+from framework.types import Bars
+from framework.walkforward.objectives import Objective, ObjectiveFunction, resolve_objective
+from framework.walkforward.splits import Fold
+
+SEARCH_METHODS: tuple[str, ...] = ("grid", "random", "optuna")
+_DEFAULT_CHUNK_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """How each fold searches the strategy's declared parameter space.
+
+    Attributes
+    ----------
+    method : {"grid", "random", "optuna"}
+        Every valid combination; ``trials`` combinations sampled without replacement (seeded,
+        the same sample in every fold); or Optuna's TPE sampler (seeded) for ``trials`` trials.
+    trials : int
+        Combinations to evaluate for ``random`` and ``optuna`` (ignored by ``grid``).
+    seed : int
+        Seed of the random sample and of the TPE sampler.
+    objective : str or callable
+        ``sharpe`` (default), ``sortino``, ``calmar``, ``total_return`` or ``f(returns) -> float``.
+    min_trades : int
+        Combinations with fewer fills (executed orders) in the in-sample window are ineligible.
+    max_chunk_bytes : int
+        Memory bound of one stacked ``(n, k)`` float64 target block for ``simulate_grid``.
+    """
+
+    method: str = "grid"
+    trials: int = 100
+    seed: int = 0
+    objective: str | ObjectiveFunction | Objective = "sharpe"
+    min_trades: int = 0
+    max_chunk_bytes: int = _DEFAULT_CHUNK_BYTES
+
+    def __post_init__(self) -> None:
+        if self.method not in SEARCH_METHODS:
+            raise ParameterError(
+                unknown_name_message("search method", str(self.method), SEARCH_METHODS)
+            )
+        for name, low in (("trials", 1), ("min_trades", 0), ("max_chunk_bytes", 8)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise ParameterError(f"search {name} must be an integer >= {low}; got {value!r}.")
+        object.__setattr__(self, "objective", resolve_objective(self.objective))
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """In-sample results of the combinations one fold evaluated (column ``c`` = ``params[c]``).
+
+    Attributes
+    ----------
+    params : list of Params
+    scores : (k,) ndarray
+        Objective values (``nan`` = undefined).
+    n_fills : (k,) ndarray
+        Fills (executed orders) in the training window.
+    returns : (n_scored, k) ndarray
+        Per-bar returns of the scored training bars: the matrix PBO is computed from.
+    models : list
+        Fitted models (``None`` entries for strategies without ``fit``).
+    """
+
+    params: list[Params]
+    scores: np.ndarray
+    n_fills: np.ndarray
+    returns: np.ndarray
+    models: list[Any] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.params)
+
+    def eligible(self, min_trades: int) -> np.ndarray:
+        """True where a combination may be chosen: a defined score and enough fills."""
+        return ~np.isnan(self.scores) & (self.n_fills >= min_trades)
+
+    def best(self, min_trades: int) -> int | None:
+        """Index of the best eligible combination (first in evaluation order on ties)."""
+        ok = self.eligible(min_trades)
+        if not ok.any():
+            return None
+        return int(np.argmax(np.where(ok, self.scores, -np.inf)))
+
+
+def candidate_params(params_type: type[Params], base: Params, spec: SearchSpec) -> list[Params]:
+    """The combinations a grid or random search evaluates, in grid order.
+
+    Parameters without a search space keep their value from ``base``. A strategy with no space at
+    all yields ``[base]``.
+    """
+    grid = param_grid(params_type, base)
+    if not any(m.space for m in params_type.meta().values()):
+        return [base]
+    if not grid:
+        raise ParameterError(
+            f"{params_type.__name__} declares search spaces but no combination of them is valid "
+            f"(with the fixed values {base.as_dict()}); widen the spaces or change --set values."
+        )
+    if spec.method == "random" and spec.trials < len(grid):
+        rng = np.random.default_rng(spec.seed)
+        picks = np.sort(rng.choice(len(grid), size=spec.trials, replace=False))
+        return [grid[i] for i in picks]
+    return grid
+
+
+def target_from_features(
+    strategy: Strategy, bars: Bars, feats: Mapping[str, np.ndarray], p: Params, model: Any = None
+) -> np.ndarray:
+    """``compute_target`` given precomputed features (same steps, same result)."""
+    raw = target_matrix(strategy, raw_target(strategy, dict(feats), p, model), bars)
+    step = getattr(strategy, "step_nb", None)
+    if step is not None:
+        from framework._steps_nb import run_steps_nb  # numba compile only for stepped strategies
+
+        raw = run_steps_nb(
+            step, np.ascontiguousarray(raw), initial_step_state(strategy, p, raw.shape[1])
+        )
+    return finalize_target(strategy, raw, bars, p)
+
+
+def feature_key(p: Params) -> tuple:
+    """The values of the feature-stage parameters: combinations sharing them share features."""
+    return tuple((k, getattr(p, k)) for k, m in p.meta().items() if m.stage == "features")
+
+
+def fit_model(strategy: Strategy, train: Bars, p: Params) -> Any:
+    """``strategy.fit`` on the training window only (``None`` for strategies without fit)."""
+    return None if strategy.fit is None else strategy.fit(train, p)
+
+
+@dataclass(frozen=True)
+class InSample:
+    """What one fold's in-sample evaluation needs besides the combinations."""
+
+    strategy: Strategy
+    bars: Bars
+    fold: Fold
+    backtest: BacktestSpec
+    periods_per_year: float
+    objective: Objective
+    max_chunk_bytes: int = _DEFAULT_CHUNK_BYTES
+
+
+def evaluate(ctx: InSample, candidates: Sequence[Params]) -> Evaluation:
+    """Score every candidate on the fold's training window (see the module docstring)."""
+    fold, strategy = ctx.fold, ctx.strategy
+    history = ctx.bars.iloc(slice(0, fold.train_end))
+    train = ctx.bars.iloc(slice(fold.train_start, fold.train_end))
+    models = [fit_model(strategy, train, p) for p in candidates]
+    groups: dict[tuple, list[int]] = {}
+    for c, p in enumerate(candidates):
+        groups.setdefault(feature_key(p), []).append(c)
+    n, k = train.n_bars, len(candidates)
+    returns = np.empty((n, k))
+    n_fills = np.zeros(k, dtype=np.int64)
+    sink = _GridSink(train, ctx.backtest, returns, n_fills, ctx.max_chunk_bytes)
+    for members in groups.values():
+        feats = compute_features(strategy, history, candidates[members[0]])
+        for c in members:
+            target = target_from_features(strategy, history, feats, candidates[c], models[c])
+            window = target[fold.train_start : fold.train_end]
+            if train.n_assets == 1:
+                sink.add(c, window[:, 0])
+            else:
+                sim = simulate(train, window, ctx.backtest.engine, ctx.backtest.costs)
+                returns[:, c] = sim.returns.to_numpy()
+                n_fills[c] = len(sim.fills)
+    sink.flush()
+    scored = returns[fold.scored()]
+    scores = ctx.objective.score_columns(scored, ctx.periods_per_year)
+    return Evaluation(list(candidates), scores, n_fills, scored, models)
+
+
+class _GridSink:
+    """Collects single-asset target columns and simulates them in bounded-memory chunks."""
+
+    def __init__(
+        self,
+        train: Bars,
+        spec: BacktestSpec,
+        returns: np.ndarray,
+        n_fills: np.ndarray,
+        max_bytes: int,
+    ) -> None:
+        self.train, self.spec, self.returns, self.n_fills = train, spec, returns, n_fills
+        n = max(train.n_bars, 1)
+        self.width = max(1, min(returns.shape[1], max_bytes // (8 * n)))
+        # Fortran order: each column is contiguous, as simulate_grid reads them
+        self.block = np.empty((train.n_bars, self.width), order="F")
+        self.columns: list[int] = []
+
+    def add(self, column: int, target: np.ndarray) -> None:
+        self.block[:, len(self.columns)] = target
+        self.columns.append(column)
+        if len(self.columns) == self.width:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.columns:
+            return
+        used = len(self.columns)
+        grid = simulate_grid(self.train, self.block[:, :used], self.spec.engine, self.spec.costs)
+        self.returns[:, self.columns] = grid.returns
+        self.n_fills[self.columns] = grid.n_fills
+        self.columns = []
+
+
+def optuna_search(
+    ctx: InSample, params_type: type[Params], base: Params, spec: SearchSpec
+) -> Evaluation:
+    """Seeded TPE over the declared spaces; each distinct valid combination is evaluated once.
+
+    Invalid combinations (``Params.check`` fails) and ineligible ones are reported to Optuna as
+    failed trials. Stops after ``spec.trials`` distinct combinations, when the valid grid is
+    exhausted, or after ``20 * trials`` proposals.
+    """
+    optuna = _import_optuna()
+    names = [k for k, m in params_type.meta().items() if m.space]
+    if not names:
+        return evaluate(ctx, [base])
+    n_valid = len(param_grid(params_type, base))
+    goal = min(spec.trials, n_valid)
+    sampler = optuna.samplers.TPESampler(seed=spec.seed)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    seen: dict[tuple, Evaluation] = {}
+    order: list[tuple] = []
+    for _ in range(20 * spec.trials):
+        if len(order) >= goal:
+            break
+        trial = study.ask()
+        values = {k: trial.suggest_categorical(k, list(params_type.meta()[k].space)) for k in names}
+        try:
+            p = base.replace(**values)
+        except ParameterError:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        key = tuple(sorted(p.as_dict().items()))
+        if key not in seen:
+            seen[key] = evaluate(ctx, [p])
+            order.append(key)
+        one = seen[key]
+        if one.eligible(spec.min_trades)[0]:
+            study.tell(trial, _finite(float(one.scores[0])))
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return _concat([seen[key] for key in order])
+
+
+def _finite(value: float) -> float:
+    # Optuna rejects infinite objective values; +inf (Sortino without a loss) is "very good".
+    return 1e300 if value == math.inf else value
+
+
+def _concat(parts: list[Evaluation]) -> Evaluation:
+    return Evaluation(
+        params=[p for e in parts for p in e.params],
+        scores=np.concatenate([e.scores for e in parts]),
+        n_fills=np.concatenate([e.n_fills for e in parts]),
+        returns=np.hstack([e.returns for e in parts]),
+        models=[m for e in parts for m in e.models],
+    )
+
+
+def _import_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as exc:
+        raise FwError(
+            "--search optuna needs the optuna package, which is not installed. Install the ml "
+            "extra (pip install 'fw[ml]') or pip install optuna; or use --search grid/random."
+        ) from exc
+    # Optuna logs one INFO line per trial; a walk-forward runs thousands of trials.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
