@@ -32,8 +32,10 @@ def seconds(value: float) -> str:
 def format_report(report: Report) -> str:
     """The workload's timings (with peer/fw ratios per stage), checks, goals and notes."""
     lines = [f"{report.key}  {report.title}"]
-    lines.append(f"  {'stage':<16} {'engine':<11} {'first call':>11} {'best':>10} "
-                 f"{'runs':>4} {'peer/fw':>8}  note")
+    lines.append(
+        f"  {'stage':<16} {'engine':<11} {'first call':>11} {'best':>10} "
+        f"{'runs':>4} {'peer/fw':>8}  note"
+    )
     for row in report.rows:
         try:
             ratio = f"{report.ratio(row.engine, row.stage):7.1f}x" if row.engine != "fw" else ""
@@ -41,15 +43,19 @@ def format_report(report: Report) -> str:
             ratio = ""
         first = "-" if row.extrapolated else seconds(row.timing.first)
         note = ("EXTRAPOLATED: " if row.extrapolated else "") + row.note
-        lines.append(f"  {row.stage:<16} {row.engine:<11} {first:>11} "
-                     f"{seconds(row.timing.best):>10} {row.timing.runs:>4} {ratio:>8}  {note}")
+        lines.append(
+            f"  {row.stage:<16} {row.engine:<11} {first:>11} "
+            f"{seconds(row.timing.best):>10} {row.timing.runs:>4} {ratio:>8}  {note}"
+        )
     for check in report.checks:
         verdict = "ok" if check.passed else "DISAGREE"
-        lines.append(f"  check: {check.what}: {check.value:.2e} (tolerance {check.tolerance:g}) "
-                     f"{verdict}")
+        lines.append(
+            f"  check: {check.what}: {check.value:.2e} (tolerance {check.tolerance:g}) {verdict}"
+        )
     for goal in report.goals:
         verdict = "reached" if goal.reached else "NOT REACHED"
-        lines.append(f"  goal: {goal.describe()}: measured {goal.measured:.1f}x -> {verdict}")
+        measured = f"{goal.measured:.1f}x" if goal.unit == "x" else f"{goal.measured:.2f} s"
+        lines.append(f"  goal: {goal.description}: measured {measured} -> {verdict}")
     lines.extend(f"  note: {note}" for note in report.notes)
     for label, text in report.profiles.items():
         lines.append(f"  profile of {label} (cProfile, by internal time):")
@@ -102,9 +108,15 @@ def write_json(document: dict[str, Any], path: str) -> str:
 def _report_dict(report: Report) -> dict[str, Any]:
     rows = []
     for row in report.rows:
-        entry = {"engine": row.engine, "stage": row.stage, "first_s": row.timing.first,
-                 "best_s": row.timing.best, "runs": row.timing.runs, "note": row.note,
-                 "extrapolated": row.extrapolated}
+        entry = {
+            "engine": row.engine,
+            "stage": row.stage,
+            "first_s": row.timing.first,
+            "best_s": row.timing.best,
+            "runs": row.timing.runs,
+            "note": row.note,
+            "extrapolated": row.extrapolated,
+        }
         if row.engine != "fw":
             try:
                 entry["peer_over_fw"] = report.ratio(row.engine, row.stage)
@@ -115,10 +127,19 @@ def _report_dict(report: Report) -> dict[str, Any]:
         "key": report.key,
         "title": report.title,
         "rows": rows,
-        "checks": [{"what": c.what, "value": c.value, "tolerance": c.tolerance,
-                    "passed": c.passed} for c in report.checks],
-        "goals": [{"goal": g.describe(), "required": g.required, "measured": g.measured,
-                   "reached": g.reached} for g in report.goals],
+        "checks": [
+            {"what": c.what, "value": c.value, "tolerance": c.tolerance, "passed": c.passed}
+            for c in report.checks
+        ],
+        "goals": [
+            {
+                "goal": g.describe(),
+                "required": g.required,
+                "measured": g.measured,
+                "reached": g.reached,
+            }
+            for g in report.goals
+        ],
         "notes": report.notes,
         "profiles": report.profiles,
     }
@@ -140,8 +161,14 @@ def _numba_threads() -> int | None:
 
 def _git_revision() -> str | None:
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=10, check=False)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None

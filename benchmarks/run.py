@@ -33,18 +33,31 @@ UNIVERSE_FOLDER = "daily_sp500_2000_2024"
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--only", default=",".join(WORKLOADS),
-                        help=f"comma-separated workloads out of {','.join(WORKLOADS)} (default all)")
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes, one repetition: a fast check of every code path")
+    parser.add_argument(
+        "--only",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated workloads out of {','.join(WORKLOADS)} (default all)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, one repetition: a fast check of every code path",
+    )
     parser.add_argument("--repeats", type=int, default=None, help="warm repetitions (best is kept)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="shared data folder (default $FW_SHARED_DATA or ../shared/data)")
-    parser.add_argument("--json", default=str(Path(tempfile.gettempdir()) / "fw-benchmarks" /
-                                              "latest.json"),
-                        help="where to write the JSON results ('-' = stdout)")
-    parser.add_argument("--no-profile", action="store_true",
-                        help="do not profile fw where a goal is missed")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="shared data folder (default $FW_SHARED_DATA or ../shared/data)",
+    )
+    parser.add_argument(
+        "--json",
+        default=str(Path(tempfile.gettempdir()) / "fw-benchmarks" / "latest.json"),
+        help="where to write the JSON results ('-' = stdout)",
+    )
+    parser.add_argument(
+        "--no-profile", action="store_true", help="do not profile fw where a goal is missed"
+    )
     return parser.parse_args(argv)
 
 
@@ -53,8 +66,10 @@ def selected(only: str) -> list[str]:
     names = [n.strip().upper() for n in only.split(",") if n.strip()]
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown or not names:
-        raise FwError(f"--only {only!r}: unknown workload(s) {unknown}; expected a comma-separated "
-                      f"subset of {', '.join(WORKLOADS)} (e.g. --only W1,W2).")
+        raise FwError(
+            f"--only {only!r}: unknown workload(s) {unknown}; expected a comma-separated "
+            f"subset of {', '.join(WORKLOADS)} (e.g. --only W1,W2)."
+        )
     return [w for w in WORKLOADS if w in names]
 
 
@@ -87,9 +102,11 @@ def run_workload(key: str, spec: BenchSpec, cache: dict[str, tuple[float, Bars]]
         if "symbol" not in cache:
             cache["symbol"] = timed_once(lambda: load_symbol(spec))
         load_seconds, bars = cache["symbol"]
-        module, name = {"W1": ("benchmarks.single", "run_single"),
-                        "W2": ("benchmarks.grid", "run_grid"),
-                        "W4": ("benchmarks.walk_forward", "run_walk_forward")}[key]
+        module, name = {
+            "W1": ("benchmarks.single", "run_single"),
+            "W2": ("benchmarks.grid", "run_grid"),
+            "W4": ("benchmarks.walk_forward", "run_walk_forward"),
+        }[key]
         runner = _runner(module, name)
     report = runner(bars, spec)
     report.rows.insert(0, _load_row(load_seconds, bars))
@@ -135,10 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = write_json(to_document(reports, spec, pending), args.json)
     print(f"results written to {where}", file=sys.stderr)
     disagree = [c for r in reports for c in r.checks if not c.passed]
-    print(f"goals reached: {sum(g.reached for r in reports for g in r.goals)}/"
-          f"{sum(len(r.goals) for r in reports)}; checks passed: "
-          f"{sum(c.passed for r in reports for c in r.checks)}/"
-          f"{sum(len(r.checks) for r in reports)}", file=sys.stderr)
+    print(
+        f"goals reached: {sum(g.reached for r in reports for g in r.goals)}/"
+        f"{sum(len(r.goals) for r in reports)}; checks passed: "
+        f"{sum(c.passed for r in reports for c in r.checks)}/"
+        f"{sum(len(r.checks) for r in reports)}",
+        file=sys.stderr,
+    )
     # missed speed goals are findings, not failures; a disagreement means a broken comparison
     return 1 if disagree else 0
 

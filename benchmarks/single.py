@@ -42,7 +42,9 @@ def fw_run(bars: Bars, whole_shares: bool = False):
     return simulate(bars, target, fw_engine(whole_shares), fw_costs())
 
 
-def vbt_signals(vbt, bars: Bars, fast: int = FAST, slow: int = SLOW) -> tuple[np.ndarray, np.ndarray]:
+def vbt_signals(
+    vbt, bars: Bars, fast: int = FAST, slow: int = SLOW
+) -> tuple[np.ndarray, np.ndarray]:
     """Entries/exits as vectorbt users write them, aligned with fw's timing (shifted one bar)."""
     close = series(bars, "close")
     fast_ma = vbt.MA.run(close, fast)
@@ -57,8 +59,12 @@ def vbt_simulate(vbt, bars: Bars, entries: np.ndarray, exits: np.ndarray, whole:
     """``Portfolio.from_signals`` all-in at the open (whole shares with ``whole``)."""
     extra = {"size_granularity": 1.0} if whole else {}
     return vbt.Portfolio.from_signals(
-        series(bars, "close"), entries, exits, price=series(bars, "open"),
-        **vbt_portfolio_options(vbt), **extra,
+        series(bars, "close"),
+        entries,
+        exits,
+        price=series(bars, "open"),
+        **vbt_portfolio_options(vbt),
+        **extra,
     )
 
 
@@ -70,39 +76,63 @@ def run_single(bars: Bars, spec: BenchSpec) -> Report:
 
     report = Report("W1", f"{bars.symbols[0]}, {bars.n_bars:,} daily bars, SMA cross {FAST}/{SLOW}")
     strategy, params = SmaCross(), SmaCrossParams(fast=FAST, slow=SLOW)
-    timing, target = measure(lambda: compute_target(strategy, bars, params), spec.repeats, spec.max_seconds)
+    timing, target = measure(
+        lambda: compute_target(strategy, bars, params), spec.repeats, spec.max_seconds
+    )
     report.add("fw", "signals/targets", timing, "sma_cross features + target")
-    timing, _ = measure(lambda: simulate(bars, target, fw_engine(), fw_costs()), spec.repeats,
-                        spec.max_seconds)
+    timing, _ = measure(
+        lambda: simulate(bars, target, fw_engine(), fw_costs()), spec.repeats, spec.max_seconds
+    )
     report.add("fw", "simulation", timing, "simulate (fills and trades tables included)")
     timing, fw_result = measure(lambda: fw_run(bars), spec.repeats, spec.max_seconds)
     report.add("fw", "end to end", timing)
 
-    timing, (entries, exits) = measure(lambda: vbt_signals(vbt, bars), spec.repeats, spec.max_seconds)
+    timing, (entries, exits) = measure(
+        lambda: vbt_signals(vbt, bars), spec.repeats, spec.max_seconds
+    )
     report.add("vectorbt", "signals/targets", timing, "vbt.MA x2 + ma_above/ma_below")
-    timing, _ = measure(lambda: vbt_simulate(vbt, bars, entries, exits), spec.repeats, spec.max_seconds)
+    timing, _ = measure(
+        lambda: vbt_simulate(vbt, bars, entries, exits), spec.repeats, spec.max_seconds
+    )
     report.add("vectorbt", "simulation", timing, "Portfolio.from_signals")
-    timing, portfolio = measure(lambda: vbt_simulate(vbt, bars, *vbt_signals(vbt, bars)),
-                                spec.repeats, spec.max_seconds)
+    timing, portfolio = measure(
+        lambda: vbt_simulate(vbt, bars, *vbt_signals(vbt, bars)), spec.repeats, spec.max_seconds
+    )
     report.add("vectorbt", "end to end", timing, vbt_engine_note(vbt))
 
     frame = bt_strategies.bt_frame(bars, 0)
-    timing, bt_value = measure(lambda: bt_strategies.run_sma_cross(frame, FAST, SLOW),
-                               spec.repeats, spec.max_seconds)
+    timing, bt_value = measure(
+        lambda: bt_strategies.run_sma_cross(frame, FAST, SLOW), spec.repeats, spec.max_seconds
+    )
     report.add("backtrader", "end to end", timing, "Cerebro(stdstats=False), whole shares")
 
     fw_whole = fw_run(bars, whole_shares=True)
     vbt_whole = vbt_simulate(vbt, bars, entries, exits, whole=True)
     report.checks += [
-        Check("final equity fw vs vectorbt (fractional shares)",
-              relative_difference(portfolio.final_value(), fw_result.equity[-1]), 1e-9),
-        Check("equity curve fw vs vectorbt, max over bars",
-              relative_difference(portfolio.value().to_numpy(), fw_result.equity), 1e-9),
-        Check("final equity fw vs backtrader (whole shares)", relative_difference(bt_value, fw_whole.equity[-1]), 1e-9),
-        Check("final equity fw vs vectorbt (whole shares)",
-              relative_difference(vbt_whole.final_value(), fw_whole.equity[-1]), 1e-9),
+        Check(
+            "final equity fw vs vectorbt (fractional shares)",
+            relative_difference(portfolio.final_value(), fw_result.equity[-1]),
+            1e-9,
+        ),
+        Check(
+            "equity curve fw vs vectorbt, max over bars",
+            relative_difference(portfolio.value().to_numpy(), fw_result.equity),
+            1e-9,
+        ),
+        Check(
+            "final equity fw vs backtrader (whole shares)",
+            relative_difference(bt_value, fw_whole.equity[-1]),
+            1e-9,
+        ),
+        Check(
+            "final equity fw vs vectorbt (whole shares)",
+            relative_difference(vbt_whole.final_value(), fw_whole.equity[-1]),
+            1e-9,
+        ),
     ]
-    report.notes.append(f"fw fills: {len(fw_result.fills)}; final equity {fw_result.equity[-1]:,.2f}")
+    report.notes.append(
+        f"fw fills: {len(fw_result.fills)}; final equity {fw_result.equity[-1]:,.2f}"
+    )
     report.goal("backtrader", "end to end", 100.0)
     report.maybe_profile(spec, "fw end to end", lambda: [fw_run(bars) for _ in range(20)])
     return report

@@ -210,12 +210,23 @@ def write_outputs(request, result: BacktestResult, bars: Bars, spec: BacktestSpe
             result.returns,
             result.benchmark.returns if result.benchmark else None,
             request.out / "tearsheet.html",
-            title=f"fw: {result.strategy} {result.params.as_dict()}",
+            title=f"fw: {run_title(result)}",
             benchmark_title=result.benchmark.name if result.benchmark else "none",
             notes=notes,
         )
     print_summary(result, paths)
     return paths
+
+
+def run_title(result: BacktestResult) -> str:
+    """``sma_cross {'fast': 10, ...}``, or for walk-forward runs the fold count instead."""
+    wf = result.extra.get("walk_forward")
+    if wf:
+        return (
+            f"{result.strategy} walk-forward, stitched out-of-sample "
+            f"({wf.get('n_folds', '?')} folds; chosen params in folds.csv)"
+        )
+    return f"{result.strategy} {result.params.as_dict()}"
 
 
 def print_summary(result: BacktestResult, paths: Mapping[str, Path]) -> None:
@@ -224,7 +235,7 @@ def print_summary(result: BacktestResult, paths: Mapping[str, Path]) -> None:
     from rich.table import Table
 
     s = result.summary
-    table = Table(title=f"{result.strategy} {result.params.as_dict()}", show_header=True)
+    table = Table(title=run_title(result), show_header=True)
     table.add_column("metric")
     table.add_column("strategy", justify="right")
     table.add_column("benchmark", justify="right")

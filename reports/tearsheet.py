@@ -128,6 +128,9 @@ def write_tearsheet(
             title=html.escape(title, quote=False),
             benchmark_title=benchmark_title,
             periods_per_year=252,
+            # quantstats would otherwise drop the flat start of the run (e.g. a first year out of
+            # the market) and show figures that disagree with summary.json
+            match_dates=False,
         )
     page = out.read_text(encoding="utf-8")
     out.write_text(_insert_notes(page, notes), encoding="utf-8")

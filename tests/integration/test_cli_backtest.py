@@ -92,7 +92,7 @@ def test_no_costs_reference_run_is_frictionless(shared_data, tmp_path):
         (["backtest", "sma_cross", "--set", "fats=3"], "Did you mean 'fast'"),
         (["backtest", "sma_cross", "--set", "fast=80", "--set", "slow=20"], "fast < slow"),
         (["backtest", "sma_cross", "--cost", "slipage_bps=1"], "slippage_bps"),
-        (["backtest", "sma_cross", "--start", "2030-01-01"], "widen --start/--end"),
+        (["backtest", "sma_cross", "--start", "2030-01-01"], "Adjust the dates"),
     ],
 )
 def test_bad_input_gives_one_clear_line(args, message, tmp_path):
