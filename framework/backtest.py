@@ -92,15 +92,6 @@ def run_backtest(
     )
 
 
-def traded_value_per_bar(sim: SimResult) -> np.ndarray:
-    """Absolute traded value (shares x fill price) summed per bar, for turnover."""
-    out = np.zeros(len(sim.index))
-    if len(sim.fills):
-        value = (sim.fills["qty"].abs() * sim.fills["price"]).to_numpy()
-        np.add.at(out, sim.fills["bar"].to_numpy(dtype=np.int64), value)
-    return out
-
-
 def summarize_sim(sim: SimResult, bars: Bars, benchmark: Benchmark | None) -> dict:
     """Metrics of an engine result (the keys of ``summary.json``) plus run facts."""
     ppy = metrics.infer_periods_per_year(bars.index)
@@ -111,7 +102,7 @@ def summarize_sim(sim: SimResult, bars: Bars, benchmark: Benchmark | None) -> di
         sim.trades,
         periods_per_year=ppy,
         gross_exposure=sim.exposure,
-        traded_value=traded_value_per_bar(sim),
+        traded_value=sim.traded_value,
         equity=sim.equity,
         costs=sim.costs,
     )

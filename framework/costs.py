@@ -92,10 +92,14 @@ class CostSpec:
                 f"CostSpec.max_participation = {self.max_participation!r}; expected a fraction of "
                 "bar volume in (0, 1] (e.g. 0.1 for 10%) or None for no cap."
             )
-        if isinstance(self.impact_window, float) and not self.impact_window.is_integer():
-            raise EngineError(
-                f"CostSpec.impact_window = {self.impact_window!r}; expected a whole number of bars."
-            )
+        if isinstance(self.impact_window, float):
+            if not self.impact_window.is_integer():
+                raise EngineError(
+                    f"CostSpec.impact_window = {self.impact_window!r}; expected a whole number "
+                    "of bars."
+                )
+            # 20.0 from a CLI override means 20 bars: store the int the field documents
+            object.__setattr__(self, "impact_window", int(self.impact_window))
         if self.impact_window < 2:
             raise EngineError(
                 f"CostSpec.impact_window = {self.impact_window!r}; expected at least 2 bars "

@@ -14,8 +14,9 @@
 6. marks positions at the close and records equity.
 
 Every step is a small ``@njit`` helper so the rules can be read (and tested) one at a time.
-Parameters travel in one float64 vector indexed by the ``P_*`` constants below, built by
-``core.py``; cost totals come back in a vector indexed by the ``T_*`` constants.
+Parameters travel in one float64 vector indexed by the ``P_*`` constants of ``_layout.py``,
+built by ``core.py``; cost totals come back in a vector indexed by the ``T_*`` constants. The
+cost and leverage rules of a fill live in ``_fills_nb.py``.
 """
 
 from __future__ import annotations
@@ -23,120 +24,48 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-# -- parameter vector layout (module constants are compile-time constants for numba) ----------
-P_INITIAL_CASH = 0
-P_FILL_CLOSE = 1  # 1.0: fill target[i] at close[i]; 0.0: at open[i + 1]
-P_EVERY_BAR = 2  # 1.0: re-size every bar; 0.0: only when the target changes
-P_WHOLE_SHARES = 3
-P_ALLOW_SHORT = 4
-P_MAX_LEVERAGE = 5
-P_PER_SHARE = 6  # commission, currency per share
-P_MIN_COMMISSION = 7  # currency per fill
-P_COMMISSION_RATE = 8  # fraction of traded value
-P_COMMISSION_CAP = 9  # fraction of traded value, NaN = no cap
-P_SLIPPAGE = 10  # fraction of price
-P_IMPACT_COEF = 11
-P_IMPACT_WINDOW = 12
-P_MAX_PARTICIPATION = 13  # fraction of bar volume, NaN = no cap
-N_PARAMS = 14
-
-# -- totals vector layout ---------------------------------------------------------------------
-T_COMMISSION = 0
-T_SLIPPAGE = 1
-T_IMPACT = 2
-T_FILLS = 3
-T_IMPACT_SKIPPED = 4
-T_TRADED_VALUE = 5
-T_BARS_IN_MARKET = 6
-N_TOTALS = 7
-
-# -- account vector layout: cash and the long/short position values at the current fill prices -
-A_CASH = 0
-A_LONG = 1
-A_SHORT = 2
-
-# orders smaller than this fraction of the position are float noise, not trades
-ORDER_DUST = 1e-9
-# halvings of [0, 1] when searching the exposure scale: below double precision of the factor
-BISECTION_STEPS = 60
-
-# -- per-order detail rows, filled when a bar's orders are executed ------------------------------
-D_SIGMA = 0  # impact volatility
-D_FRACTION = 1  # slippage + impact at the full order size
-D_CLOSING = 2  # shares that reduce the current position
-D_OPENING = 3  # shares that add exposure
-D_SHARES = 4  # shares to fill after the leverage rule (orders that add exposure)
-N_DETAIL = 5
-
-# -- fill record columns ----------------------------------------------------------------------
-F_BAR = 0  # int columns
-F_ASSET = 1
-F_QTY = 0  # float columns
-F_PRICE = 1
-F_COMMISSION = 2
-F_SLIPPAGE = 3
-F_IMPACT = 4
-
-
-# ============================== cost helpers =================================================
-@njit(cache=True)
-def commission_nb(shares, fill_price, params):
-    """Commission of one fill of ``shares`` (> 0) at ``fill_price``, in currency."""
-    value = shares * fill_price
-    fee = shares * params[P_PER_SHARE] + value * params[P_COMMISSION_RATE]
-    if fee < params[P_MIN_COMMISSION]:
-        fee = params[P_MIN_COMMISSION]
-    cap = params[P_COMMISSION_CAP]
-    if not np.isnan(cap) and fee > value * cap:
-        fee = value * cap
-    return fee
-
-
-@njit(cache=True)
-def return_volatility_nb(close, i, j, window):
-    """Sample std of the close-to-close returns of asset ``j`` over bars ``i-window .. i-1``.
-
-    Only bars before ``i`` are used, so the value is known before bar ``i`` opens. Returns whose
-    either close is missing are skipped; NaN when fewer than two remain.
-    """
-    start = max(1, i - window)
-    count = 0
-    total = 0.0
-    for k in range(start, i):
-        prev, now = close[k - 1, j], close[k, j]
-        if np.isfinite(prev) and np.isfinite(now):
-            total += now / prev - 1.0
-            count += 1
-    if count < 2:
-        return np.nan
-    mean = total / count
-    squares = 0.0
-    for k in range(start, i):
-        prev, now = close[k - 1, j], close[k, j]
-        if np.isfinite(prev) and np.isfinite(now):
-            dev = (now / prev - 1.0) - mean
-            squares += dev * dev
-    return np.sqrt(squares / (count - 1))
-
-
-@njit(cache=True)
-def adverse_fraction_nb(shares, bar_volume, sigma, params):
-    """Slippage plus square-root impact as a fraction of price.
-
-    Returns ``(total fraction, impact fraction, impact skipped)``; impact is skipped (and the
-    fill counted) when the bar has no volume or the volatility is unknown.
-    """
-    slip = params[P_SLIPPAGE]
-    coef = params[P_IMPACT_COEF]
-    if coef == 0.0:
-        return slip, 0.0, False
-    if not bar_volume > 0.0 or np.isnan(sigma):
-        return slip, 0.0, True
-    impact = coef * sigma * np.sqrt(shares / bar_volume)
-    # never move a sell price below zero
-    if impact > 1.0 - slip:
-        impact = 1.0 - slip
-    return slip + impact, impact, False
+from framework.engine._fills_nb import (
+    adverse_fraction_nb,
+    allot_exposure_nb,
+    apply_fill_nb,
+    price_fill_nb,
+    return_volatility_nb,
+)
+from framework.engine._layout import (
+    A_CASH,
+    A_LONG,
+    A_SHORT,
+    D_CLOSING,
+    D_FRACTION,
+    D_OPENING,
+    D_SHARES,
+    D_SIGMA,
+    F_ASSET,
+    F_BAR,
+    F_COMMISSION,
+    F_IMPACT,
+    F_PRICE,
+    F_QTY,
+    F_SLIPPAGE,
+    N_DETAIL,
+    N_TOTALS,
+    ORDER_DUST,
+    P_ALLOW_SHORT,
+    P_EVERY_BAR,
+    P_FILL_CLOSE,
+    P_IMPACT_COEF,
+    P_IMPACT_WINDOW,
+    P_INITIAL_CASH,
+    P_MAX_PARTICIPATION,
+    P_WHOLE_SHARES,
+    T_BARS_IN_MARKET,
+    T_COMMISSION,
+    T_FILLS,
+    T_IMPACT,
+    T_IMPACT_SKIPPED,
+    T_SLIPPAGE,
+    T_TRADED_VALUE,
+)
 
 
 # ============================== order sizing =================================================
@@ -172,166 +101,21 @@ def cap_participation_nb(order, bar_volume, params):
     return room if order > 0.0 else -room
 
 
-# ============================== leverage rule and fills ======================================
-@njit(cache=True)
-def scaled_shares_nb(closing, opening, scale, whole_shares):
-    """Shares of an order whose exposure-adding part is scaled by ``scale`` in [0, 1]."""
-    extra = scale * opening
-    if whole_shares:
-        extra = np.floor(extra)
-    return closing + extra
-
-
-@njit(cache=True)
-def exposure_cost_nb(shares, closing, side, price, fraction, params):
-    """What one fill of ``shares`` uses of the leverage budget (see :func:`exposure_scale_nb`)."""
-    if not shares > 0.0:
-        return 0.0
-    lev = params[P_MAX_LEVERAGE]
-    unit = price / lev + price * fraction
-    fee = commission_nb(shares, price * (1.0 + side * fraction), params)
-    return shares * unit + fee - 2.0 * closing * price / lev
-
-
-@njit(cache=True)
-def exposure_total_nb(scale, count, book, prices, params):
-    """Budget used by all exposure-adding orders when their adding parts are scaled."""
-    assets, orders, _, detail = book
-    whole_shares = params[P_WHOLE_SHARES] != 0.0
-    total = 0.0
-    for s in range(count):
-        opening = detail[D_OPENING, s]
-        if not opening > 0.0:
-            continue
-        closing = detail[D_CLOSING, s]
-        shares = abs(orders[s])
-        if scale != 1.0:
-            shares = scaled_shares_nb(closing, opening, scale, whole_shares)
-        side = 1.0 if orders[s] > 0.0 else -1.0
-        j = assets[s]
-        total += exposure_cost_nb(shares, closing, side, prices[j], detail[D_FRACTION, s], params)
-    return total
-
-
-@njit(cache=True)
-def max_shares_nb(budget, unit, fill_price, params):
-    """Largest ``q >= 0`` with ``q * unit + commission(q) <= budget`` (one order, exact).
-
-    The commission is ``min(max(a * q, minimum), cap * fill_price * q)``, so the cost is
-    increasing and piecewise linear in ``q``: the inverse of a max of lines is the min of their
-    inverses and vice versa.
-    """
-    if not budget > 0.0:
-        return 0.0
-    per_share = params[P_PER_SHARE] + fill_price * params[P_COMMISSION_RATE]
-    shares = min(budget / (unit + per_share), (budget - params[P_MIN_COMMISSION]) / unit)
-    cap = params[P_COMMISSION_CAP]
-    if not np.isnan(cap):
-        shares = max(shares, budget / (unit + cap * fill_price))
-    return max(shares, 0.0)
-
-
-@njit(cache=True)
-def exposure_scale_nb(count, book, prices, budget, params):
-    """Largest common factor in [0, 1] for the adding parts of several orders (bisection)."""
-    if not exposure_total_nb(0.0, count, book, prices, params) <= budget:
-        return 0.0
-    low, high = 0.0, 1.0
-    for _ in range(BISECTION_STEPS):
-        middle = 0.5 * (low + high)
-        if exposure_total_nb(middle, count, book, prices, params) <= budget:
-            low = middle
-        else:
-            high = middle
-    return low
-
-
-@njit(cache=True)
-def allot_exposure_nb(count, book, prices, account, params):
-    """Set ``detail[D_SHARES]`` for the orders that add exposure (the leverage rule).
-
-    After the fills, gross exposure must stay within ``max_leverage * equity`` (with leverage 1
-    and no shorts: cash stays >= 0 after costs). An order of ``q`` shares of which ``c`` close
-    an existing position changes gross by ``(q - 2c) * price`` and equity by ``-(q * price *
-    fraction + commission)``; dividing the constraint by the leverage, the orders together
-    must satisfy ``sum(q * unit + commission - 2 c * price / lev) <= budget``. When they do
-    not, all adding parts shrink by one common factor, so no order is favoured: solved exactly
-    for a single order, by bisection (the cost increases with the factor) for several.
-    Closing parts are never cut. Slippage and impact are priced at the full order size, an
-    upper bound, so the fills stay within the budget.
-    """
-    assets, orders, _, detail = book
-    whole_shares = params[P_WHOLE_SHARES] != 0.0
-    lev = params[P_MAX_LEVERAGE]
-    budget = (
-        account[A_CASH] + account[A_LONG] * (1.0 - 1.0 / lev) - account[A_SHORT] * (1.0 + 1.0 / lev)
-    )
-    adding = 0
-    last = -1
-    for s in range(count):
-        if detail[D_OPENING, s] > 0.0:
-            adding += 1
-            last = s
-    if adding == 0:
-        return
-    if exposure_total_nb(1.0, count, book, prices, params) <= budget:
-        for s in range(count):
-            detail[D_SHARES, s] = abs(orders[s])
-        return
-    if adding == 1:
-        closing = detail[D_CLOSING, last]
-        price = prices[assets[last]]
-        fraction = detail[D_FRACTION, last]
-        side = 1.0 if orders[last] > 0.0 else -1.0
-        unit = price / lev + price * fraction
-        most = max_shares_nb(
-            budget + 2.0 * closing * price / lev, unit, price * (1.0 + side * fraction), params
-        )
-        if whole_shares:
-            most = np.floor(most)
-        detail[D_SHARES, last] = max(closing, min(abs(orders[last]), most))
-        return
-    scale = exposure_scale_nb(count, book, prices, budget, params)
-    for s in range(count):
-        detail[D_SHARES, s] = scaled_shares_nb(
-            detail[D_CLOSING, s], detail[D_OPENING, s], scale, whole_shares
-        )
-
-
-@njit(cache=True)
-def price_fill_nb(shares, side, price, bar_volume, sigma, params):
-    """Price one fill: ``(fill price, commission, slippage cost, impact cost, impact skipped)``."""
-    fraction, impact, skipped = adverse_fraction_nb(shares, bar_volume, sigma, params)
-    fill_price = price * (1.0 + side * fraction)
-    fee = commission_nb(shares, fill_price, params)
-    return (
-        fill_price,
-        fee,
-        shares * price * params[P_SLIPPAGE],
-        shares * price * impact,
-        skipped,
-    )
-
-
-@njit(cache=True)
-def apply_fill_nb(j, filled, fill_price, fee, price, positions, account):
-    """Move cash and shares for one fill; keep the long/short values (at ``price``) current."""
-    old = positions[j]
-    new = old + filled
-    account[A_CASH] -= filled * fill_price + fee
-    account[A_LONG] += (max(new, 0.0) - max(old, 0.0)) * price
-    account[A_SHORT] += (max(-new, 0.0) - max(-old, 0.0)) * price
-    positions[j] = new
-
-
 # ============================== per-bar stages ===============================================
 @njit(cache=True)
-def receive_targets_nb(row, params, last_target, pending, remaining):
-    """Turn the targets of one decision bar into pending targets (NaN = no opinion)."""
+def receive_targets_nb(target, source, params, last_target, pending, remaining):
+    """Turn the targets of decision bar ``source`` into pending targets (NaN = no opinion).
+
+    Returns how many targets were accepted.
+
+    Per-bar helpers take the 2-D array and a row number: a row view per bar costs reference
+    counting that dominates the quiet bars of a parameter grid.
+    """
     every_bar = params[P_EVERY_BAR] != 0.0
     allow_short = params[P_ALLOW_SHORT] != 0.0
-    for j in range(row.shape[0]):
-        weight = row[j]
+    received = 0
+    for j in range(target.shape[1]):
+        weight = target[source, j]
         if np.isnan(weight):
             continue
         if not allow_short and weight < 0.0:
@@ -341,6 +125,22 @@ def receive_targets_nb(row, params, last_target, pending, remaining):
             pending[j] = weight
             remaining[j] = 0.0
             last_target[j] = weight
+            received += 1
+    return received
+
+
+@njit(cache=True)
+def count_new_targets_nb(target, params):
+    """How many targets a pass would accept: each yields at most one fill unless the volume
+    cap spreads it over several bars, so this sizes the fill buffers."""
+    m = target.shape[1]
+    last_target = np.full(m, np.nan)
+    pending = np.full(m, np.nan)
+    remaining = np.zeros(m)
+    count = 0
+    for i in range(target.shape[0]):
+        count += receive_targets_nb(target, i, params, last_target, pending, remaining)
+    return count
 
 
 @njit(cache=True)
@@ -405,13 +205,18 @@ def collect_orders_nb(prices, volume_row, remaining, params, assets, orders, val
 
 
 @njit(cache=True)
-def _grow_nb(fills_int, fills_float):
-    size = fills_int.shape[0]
-    bigger_int = np.empty((2 * size, fills_int.shape[1]), np.int64)
-    bigger_float = np.empty((2 * size, fills_float.shape[1]), np.float64)
-    bigger_int[:size] = fills_int
-    bigger_float[:size] = fills_float
-    return bigger_int, bigger_float
+def record_fill_nb(fills_int, fills_float, row, i, j, fill):
+    """Write one fill into the buffers when it fits (the caller re-runs with room otherwise)."""
+    if row >= fills_int.shape[0]:
+        return
+    qty, price, fee, slip_cost, impact_cost = fill
+    fills_int[row, F_BAR] = i
+    fills_int[row, F_ASSET] = j
+    fills_float[row, F_QTY] = qty
+    fills_float[row, F_PRICE] = price
+    fills_float[row, F_COMMISSION] = fee
+    fills_float[row, F_SLIPPAGE] = slip_cost
+    fills_float[row, F_IMPACT] = impact_cost
 
 
 @njit(cache=True)
@@ -436,16 +241,17 @@ def prepare_orders_nb(i, count, book, close, volume_row, positions, params):
 
 
 @njit(cache=True)
-def execute_orders_nb(i, count, book, prices, close, volume_row, state, record):
+def execute_orders_nb(i, count, book, prices, close, volume_row, state):
     """Fill this bar's orders: first those that only reduce positions, then those that add
     exposure, scaled together to fit the leverage rule; each group in ascending signed value
     (sells first). Records and totals the fills.
 
-    ``book`` is ``(assets, orders, values, detail)``; ``state`` is ``(positions, marks, account,
-    params, totals, fills_int, fills_float)``. Returns the (possibly grown) fill buffers and the
-    bar's traded value.
+    ``book`` is ``(assets, orders, values, detail)``; ``state`` is the tuple built in
+    :func:`run_nb`.
+    Returns the bar's traded value.
     """
-    positions, marks, account, params, totals, fills_int, fills_float = state
+    positions, marks, account, params, totals, fills_int, fills_float = state[:7]
+    record = fills_int.shape[0] > 0
     assets, orders, values, detail = book
     prepare_orders_nb(i, count, book, close, volume_row, positions, params)
     sequence = np.argsort(values[:count], kind="mergesort")  # stable: ties keep asset order
@@ -478,26 +284,19 @@ def execute_orders_nb(i, count, book, prices, close, volume_row, state, record):
             if skipped:
                 totals[T_IMPACT_SKIPPED] += 1.0
             if record:
-                if n_fills == fills_int.shape[0]:
-                    fills_int, fills_float = _grow_nb(fills_int, fills_float)
-                fills_int[n_fills, F_BAR] = i
-                fills_int[n_fills, F_ASSET] = j
-                fills_float[n_fills, F_QTY] = side * shares
-                fills_float[n_fills, F_PRICE] = fill_price
-                fills_float[n_fills, F_COMMISSION] = fee
-                fills_float[n_fills, F_SLIPPAGE] = slip_cost
-                fills_float[n_fills, F_IMPACT] = impact_cost
-    return fills_int, fills_float, traded
+                fill = (side * shares, fill_price, fee, slip_cost, impact_cost)
+                record_fill_nb(fills_int, fills_float, n_fills, i, j, fill)
+    return traded
 
 
 @njit(cache=True)
-def mark_to_close_nb(close_row, marks, positions, cash):
-    """Equity and gross position value at the close (a missing close keeps the last mark)."""
+def mark_to_close_nb(close, i, marks, positions, cash):
+    """Equity and gross position value at close ``i`` (a missing close keeps the last mark)."""
     equity = cash
     gross = 0.0
     for j in range(positions.shape[0]):
-        if np.isfinite(close_row[j]):
-            marks[j] = close_row[j]
+        if np.isfinite(close[i, j]):
+            marks[j] = close[i, j]
         if positions[j] != 0.0:
             value = positions[j] * marks[j]
             equity += value
@@ -507,7 +306,23 @@ def mark_to_close_nb(close_row, marks, positions, cash):
 
 # ============================== the pass =====================================================
 @njit(cache=True)
-def run_nb(open_, close, volume, target, params, equity, per_bar, positions_out, record):
+def trade_bar_nb(i, open_, close, volume, book, state):
+    """Size, cap and fill the orders of bar ``i``; return the bar's traded value."""
+    positions, marks, account, params = state[:4]
+    pending, remaining = state[7:]
+    assets, orders, values, _ = book
+    prices = close[i] if params[P_FILL_CLOSE] != 0.0 else open_[i]
+    equity_now = value_account_nb(prices, marks, positions, account)
+    size_pending_nb(prices, equity_now, positions, pending, remaining, params)
+    count = collect_orders_nb(prices, volume[i], remaining, params, assets, orders, values)
+    # RISK HOOK: a risk layer may rescale or drop orders[:count] here, before any fill.
+    if count == 0:
+        return 0.0
+    return execute_orders_nb(i, count, book, prices, close, volume[i], state)
+
+
+@njit(cache=True)
+def run_nb(open_, close, volume, target, params, equity, per_bar, positions_out, fills):
     """Simulate one portfolio over all bars.
 
     Parameters
@@ -515,50 +330,50 @@ def run_nb(open_, close, volume, target, params, equity, per_bar, positions_out,
     open_, close, volume, target : (n, m) float64
     params : (N_PARAMS,) float64
     equity : (n,) float64, written
-    per_bar : (3, n) float64, written when ``record``: cash, gross value, traded value
-    positions_out : (n, m) float64, written when ``record``
-    record : bool
-        Also record per-bar arrays and individual fills (off for parameter grids).
+    per_bar : (3, n) float64, written when recording: cash, gross value, traded value
+    positions_out : (n, m) float64, written when recording
+    fills : tuple of (f, 2) int64 and (f, 5) float64 buffers
+        Fill records are written while they fit; ``totals[T_FILLS]`` counts every fill, so a
+        caller whose buffers were too small re-runs with larger ones (the run is
+        deterministic). Zero rows turn recording off, including ``per_bar`` and
+        ``positions_out`` (parameter grids).
 
     Returns
     -------
-    fills_int (f, 2) int64, fills_float (f, 5) float64, totals (N_TOTALS,) float64 and the
-    final marks (m,) float64 (last known price per asset).
+    totals (N_TOTALS,) float64 and the final marks (m,) float64 (last known price per asset).
+
+    Notes
+    -----
+    Arrays are allocated once and never rebound inside the bar loop: a rebound array costs
+    reference counting on every bar, which dominates the quiet bars of a parameter grid.
     """
     n, m = close.shape
+    fills_int, fills_float = fills
+    record = fills_int.shape[0] > 0
     fill_close = params[P_FILL_CLOSE] != 0.0
     positions = np.zeros(m)
     marks = np.full(m, np.nan)
     last_target = np.full(m, np.nan)
     pending = np.full(m, np.nan)
     remaining = np.zeros(m)
-    assets = np.empty(m, np.int64)
-    orders = np.empty(m)
-    values = np.empty(m)
-    book = (assets, orders, values, np.empty((N_DETAIL, m)))
     account = np.zeros(3)
     account[A_CASH] = params[P_INITIAL_CASH]
     totals = np.zeros(N_TOTALS)
-    capacity = 256 if record else 1
-    fills_int = np.empty((capacity, 2), np.int64)
-    fills_float = np.empty((capacity, 5), np.float64)
+    book = (np.empty(m, np.int64), np.empty(m), np.empty(m), np.empty((N_DETAIL, m)))
+    # state: what the per-bar stages read and write, passed as one tuple
+    state = (positions, marks, account, params, totals, fills_int, fills_float, pending, remaining)
+    busy = False
     for i in range(n):
         source = i if fill_close else i - 1
-        if source >= 0:
-            receive_targets_nb(target[source], params, last_target, pending, remaining)
+        if source >= 0 and receive_targets_nb(
+            target, source, params, last_target, pending, remaining
+        ):
+            busy = True  # some target was accepted
         traded = 0.0
-        if has_work_nb(pending, remaining):
-            prices = close[i] if fill_close else open_[i]
-            equity_now = value_account_nb(prices, marks, positions, account)
-            size_pending_nb(prices, equity_now, positions, pending, remaining, params)
-            count = collect_orders_nb(prices, volume[i], remaining, params, assets, orders, values)
-            # RISK HOOK: a risk layer may rescale or drop orders[:count] here, before any fill.
-            if count > 0:
-                state = (positions, marks, account, params, totals, fills_int, fills_float)
-                fills_int, fills_float, traded = execute_orders_nb(
-                    i, count, book, prices, close, volume[i], state, record
-                )
-        equity_close, gross = mark_to_close_nb(close[i], marks, positions, account[A_CASH])
+        if busy:
+            traded = trade_bar_nb(i, open_, close, volume, book, state)
+            busy = has_work_nb(pending, remaining)
+        equity_close, gross = mark_to_close_nb(close, i, marks, positions, account[A_CASH])
         equity[i] = equity_close
         if gross > 0.0:
             totals[T_BARS_IN_MARKET] += 1.0
@@ -567,26 +382,30 @@ def run_nb(open_, close, volume, target, params, equity, per_bar, positions_out,
             per_bar[1, i] = gross
             per_bar[2, i] = traded
             positions_out[i] = positions
-    n_fills = int(totals[T_FILLS]) if record else 0
-    return fills_int[:n_fills], fills_float[:n_fills], totals, marks
+    return totals, marks
 
 
 @njit(cache=True, parallel=True)
-def run_grid_nb(open_, close, volume, targets_by_column, params):
-    """Simulate ``k`` independent single-asset portfolios, one per row of ``targets_by_column``.
+def run_grid_nb(open_, close, volume, targets, params):
+    """Simulate ``k`` independent single-asset portfolios, one per column of ``targets``.
 
-    ``open_, close, volume`` are ``(n, 1)``; ``targets_by_column`` is ``(k, n)`` C-ordered so
-    each portfolio reads contiguous memory. Returns ``equity (k, n)`` and ``totals (k, N_TOTALS)``.
+    ``open_, close, volume`` are ``(n, 1)``; ``targets`` is ``(n, k)`` in any memory order.
+    Each portfolio first copies its column into a contiguous buffer: numpy's transpose of a
+    large grid costs as much as simulating it, and a strided view slows every bar.
+    Returns ``equity (k, n)`` and ``totals (k, N_TOTALS)``.
     """
-    k, n = targets_by_column.shape
+    n, k = targets.shape
     equity = np.empty((k, n))
     totals = np.empty((k, N_TOTALS))
     for c in prange(k):
         per_bar = np.empty((3, 1))
         positions_out = np.empty((1, 1))
-        target = targets_by_column[c].reshape((n, 1))
-        _, _, column_totals, _ = run_nb(
-            open_, close, volume, target, params, equity[c], per_bar, positions_out, False
+        no_fills = (np.empty((0, 2), np.int64), np.empty((0, 5)))
+        target = np.empty((n, 1))
+        for i in range(n):
+            target[i, 0] = targets[i, c]
+        column_totals, _ = run_nb(
+            open_, close, volume, target, params, equity[c], per_bar, positions_out, no_fills
         )
         totals[c] = column_totals
     return equity, totals

@@ -43,6 +43,81 @@ def _emit_nb(out_int, out_float, t, asset, entry_bar, exit_bar, is_open, lot):
 
 
 @njit(cache=True)
+def group_by_asset_nb(assets, m):
+    """Fill indices grouped by asset, in execution order within each (a stable counting sort)."""
+    starts = np.zeros(m + 1, np.int64)
+    for x in range(assets.shape[0]):
+        starts[assets[x] + 1] += 1
+    for j in range(m):
+        starts[j + 1] += starts[j]
+    order = np.empty(assets.shape[0], np.int64)
+    for x in range(assets.shape[0]):
+        order[starts[assets[x]]] = x
+        starts[assets[x]] += 1
+    return order
+
+
+@njit(cache=True)
+def _match_nb(bars, assets, qty, price, commission, marks, last_bar, lots, out_int, out_float):
+    """One FIFO pass over fills sorted by asset; writes trades when ``out_int`` has rows.
+
+    Returns the number of trades, so a first pass with empty outputs sizes the second.
+    """
+    write = out_int.shape[0] > 0
+    lot_bar, lot_values = lots  # lot_values rows: qty left, size, price, fee per share
+    order = group_by_asset_nb(assets, marks.shape[0])
+    f = bars.shape[0]
+    t = 0
+    r = 0
+    while r < f:
+        asset = assets[order[r]]
+        head = 0
+        tail = 0
+        side = 0.0
+        while r < f and assets[order[r]] == asset:
+            x = order[r]
+            r += 1
+            sign = 1.0 if qty[x] > 0.0 else -1.0
+            rest = abs(qty[x])
+            fee_per_share = commission[x] / rest
+            if side != 0.0 and sign != side:
+                dust = _DUST * rest
+                while rest > dust and head < tail:
+                    take = min(rest, lot_values[0, head])
+                    if write:
+                        pnl = side * (price[x] - lot_values[2, head]) * take
+                        pnl -= (lot_values[3, head] + fee_per_share) * take
+                        lot = (take, side, lot_values[2, head], price[x], pnl)
+                        _emit_nb(out_int, out_float, t, asset, lot_bar[head], bars[x], 0, lot)
+                    t += 1
+                    lot_values[0, head] -= take
+                    rest -= take
+                    if lot_values[0, head] <= _DUST * lot_values[1, head]:
+                        head += 1
+                if head == tail:
+                    side = 0.0
+                if not rest > dust:
+                    continue
+            # adds to the position, or the rest of a fill that reversed it: a new lot
+            lot_bar[tail] = bars[x]
+            lot_values[0, tail] = rest
+            lot_values[1, tail] = rest
+            lot_values[2, tail] = price[x]
+            lot_values[3, tail] = fee_per_share
+            tail += 1
+            side = sign
+        for h in range(head, tail):
+            if write:
+                left = lot_values[0, h]
+                mark = marks[asset]
+                pnl = side * (mark - lot_values[2, h]) * left - lot_values[3, h] * left
+                lot = (left, side, lot_values[2, h], mark, pnl)
+                _emit_nb(out_int, out_float, t, asset, lot_bar[h], last_bar, 1, lot)
+            t += 1
+    return t
+
+
+@njit(cache=True)
 def fifo_trades_nb(bars, assets, qty, price, commission, marks, last_bar):
     """Match fills into FIFO round trips per asset.
 
@@ -59,58 +134,15 @@ def fifo_trades_nb(bars, assets, qty, price, commission, marks, last_bar):
 
     Returns
     -------
-    out_int (t, 4) int64 and out_float (t, 5) float64, columns ``R_*``.
+    out_int (t, 4) int64 and out_float (t, 5) float64, columns ``R_*``, grouped by asset.
+    Two passes (count, then write) keep memory at the exact size for millions of fills.
     """
     f = bars.shape[0]
-    capacity = 3 * f + 1  # each fill closes some whole lots, at most one partial, and opens one
-    out_int = np.empty((capacity, 4), np.int64)
-    out_float = np.empty((capacity, 5), np.float64)
-    lot_bar = np.empty(f, np.int64)
-    lot_qty = np.empty(f)
-    lot_size = np.empty(f)
-    lot_price = np.empty(f)
-    lot_fee = np.empty(f)  # commission per share paid on entry
-    order = np.argsort(assets, kind="mergesort")  # stable: keeps execution order per asset
-    t = 0
-    r = 0
-    while r < f:
-        asset = assets[order[r]]
-        head = 0
-        tail = 0
-        side = 0.0
-        while r < f and assets[order[r]] == asset:
-            x = order[r]
-            r += 1
-            sign = 1.0 if qty[x] > 0.0 else -1.0
-            rest = abs(qty[x])
-            fee_per_share = commission[x] / rest
-            if side == 0.0 or sign == side:
-                lot_bar[tail], lot_qty[tail], lot_size[tail] = bars[x], rest, rest
-                lot_price[tail], lot_fee[tail] = price[x], fee_per_share
-                tail += 1
-                side = sign
-                continue
-            dust = _DUST * rest
-            while rest > dust and head < tail:
-                take = min(rest, lot_qty[head])
-                pnl = side * (price[x] - lot_price[head]) * take
-                pnl -= (lot_fee[head] + fee_per_share) * take
-                lot = (take, side, lot_price[head], price[x], pnl)
-                t = _emit_nb(out_int, out_float, t, asset, lot_bar[head], bars[x], 0, lot)
-                lot_qty[head] -= take
-                rest -= take
-                if lot_qty[head] <= _DUST * lot_size[head]:
-                    head += 1
-            if head == tail:
-                side = 0.0
-            if rest > dust:  # the fill reversed the position: the rest opens a new lot
-                lot_bar[tail], lot_qty[tail], lot_size[tail] = bars[x], rest, rest
-                lot_price[tail], lot_fee[tail] = price[x], fee_per_share
-                tail += 1
-                side = sign
-        for h in range(head, tail):
-            mark = marks[asset]
-            pnl = side * (mark - lot_price[h]) * lot_qty[h] - lot_fee[h] * lot_qty[h]
-            lot = (lot_qty[h], side, lot_price[h], mark, pnl)
-            t = _emit_nb(out_int, out_float, t, asset, lot_bar[h], last_bar, 1, lot)
-    return out_int[:t], out_float[:t]
+    most = np.bincount(assets).max() if f > 0 else 0  # lots of one asset never exceed its fills
+    lots = (np.empty(most, np.int64), np.empty((4, most)))
+    args = (bars, assets, qty, price, commission, marks, last_bar, lots)
+    count = _match_nb(*args, np.empty((0, 4), np.int64), np.empty((0, 5)))
+    out_int = np.empty((count, 4), np.int64)
+    out_float = np.empty((count, 5), np.float64)
+    _match_nb(*args, out_int, out_float)
+    return out_int, out_float

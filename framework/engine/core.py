@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from framework.costs import CostSpec
+from framework.engine import _layout as layout
 from framework.engine import _nb
 from framework.engine.result import GridResult, SimResult
 from framework.engine.spec import EngineSpec
@@ -58,26 +59,17 @@ def simulate(
     """
     _check_bars(bars)
     weights = _as_target(target, bars, "target")
-    n, m = weights.shape
-    equity = np.empty(n)
-    per_bar = np.empty((3, n))
-    positions = np.empty((n, m))
-    fills_int, fills_float, totals, marks = _nb.run_nb(
-        *_price_arrays(bars), weights, _params(spec, costs), equity, per_bar, positions, True
-    )
-    arrays = [equity, per_bar[0], positions, per_bar[1], per_bar[2]]
-    for arr in arrays:
-        arr.setflags(write=False)
+    arrays, fills_int, fills_float, totals, marks = _run_recorded(bars, weights, spec, costs)
     return SimResult(
         *arrays,
         fills=fills_frame(fills_int, fills_float, bars.index, bars.symbols),
         trades=trades_frame(fills_int, fills_float, marks, bars.index, bars.symbols),
         costs={
-            "commission": float(totals[_nb.T_COMMISSION]),
-            "slippage": float(totals[_nb.T_SLIPPAGE]),
-            "impact": float(totals[_nb.T_IMPACT]),
+            "commission": float(totals[layout.T_COMMISSION]),
+            "slippage": float(totals[layout.T_SLIPPAGE]),
+            "impact": float(totals[layout.T_IMPACT]),
         },
-        impact_skipped_fills=int(totals[_nb.T_IMPACT_SKIPPED]),
+        impact_skipped_fills=int(totals[layout.T_IMPACT_SKIPPED]),
         optimistic_fill=spec.optimistic_fill,
         index=bars.index,
         symbols=bars.symbols,
@@ -124,18 +116,16 @@ def simulate_grid(
             "Select one with bars.select([symbol]) or use simulate for a universe."
         )
     grid = _as_grid_targets(targets, bars.n_bars)
-    # (k, n) C order: each portfolio reads contiguous memory; free when targets is F-ordered
-    by_column = np.ascontiguousarray(grid.T)
-    equity, totals = _nb.run_grid_nb(*_price_arrays(bars), by_column, _params(spec, costs))
+    equity, totals = _nb.run_grid_nb(*_price_arrays(bars), grid, _params(spec, costs))
     return GridResult(
-        equity=equity.T,
-        n_fills=totals[:, _nb.T_FILLS].astype(np.int64),
-        commission=totals[:, _nb.T_COMMISSION].copy(),
-        slippage=totals[:, _nb.T_SLIPPAGE].copy(),
-        impact=totals[:, _nb.T_IMPACT].copy(),
-        traded_value=totals[:, _nb.T_TRADED_VALUE].copy(),
-        impact_skipped_fills=totals[:, _nb.T_IMPACT_SKIPPED].astype(np.int64),
-        bars_in_market=totals[:, _nb.T_BARS_IN_MARKET].astype(np.int64),
+        equity=equity.T,  # a view: column-major (n, k), each portfolio contiguous
+        n_fills=totals[:, layout.T_FILLS].astype(np.int64),
+        commission=totals[:, layout.T_COMMISSION].copy(),
+        slippage=totals[:, layout.T_SLIPPAGE].copy(),
+        impact=totals[:, layout.T_IMPACT].copy(),
+        traded_value=totals[:, layout.T_TRADED_VALUE].copy(),
+        impact_skipped_fills=totals[:, layout.T_IMPACT_SKIPPED].astype(np.int64),
+        bars_in_market=totals[:, layout.T_BARS_IN_MARKET].astype(np.int64),
         index=bars.index,
         symbol=bars.symbols[0],
         initial_cash=float(spec.initial_cash),
@@ -146,24 +136,48 @@ def simulate_grid(
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _run_recorded(bars: Bars, weights: np.ndarray, spec: EngineSpec, costs: CostSpec):
+    """Run the kernel with fill recording; returns the read-only per-bar arrays (equity, cash,
+    positions, gross value, traded value), the fill records, the totals and the final marks."""
+    n, m = weights.shape
+    equity, per_bar, positions = np.empty(n), np.empty((3, n)), np.empty((n, m))
+    prices, params = _price_arrays(bars), _params(spec, costs)
+    # room for every accepted target plus volume-capped carry-overs; if that is still short,
+    # the pass counted every fill and one re-run with the exact room records them all
+    room = _nb.count_new_targets_nb(weights, params) + 2 * n + 64
+    while True:
+        fills_int, fills_float = np.empty((room, 2), np.int64), np.empty((room, 5))
+        totals, marks = _nb.run_nb(
+            *prices, weights, params, equity, per_bar, positions, (fills_int, fills_float)
+        )
+        n_fills = int(totals[layout.T_FILLS])
+        if n_fills <= room:
+            break
+        room = n_fills
+    arrays = [equity, per_bar[0], positions, per_bar[1], per_bar[2]]
+    for arr in arrays:
+        arr.setflags(write=False)
+    return arrays, fills_int[:n_fills], fills_float[:n_fills], totals, marks
+
+
 def _params(spec: EngineSpec, costs: CostSpec) -> np.ndarray:
-    params = np.empty(_nb.N_PARAMS)
-    params[_nb.P_INITIAL_CASH] = spec.initial_cash
-    params[_nb.P_FILL_CLOSE] = float(spec.fill == "close")
-    params[_nb.P_EVERY_BAR] = float(spec.rebalance == "every_bar")
-    params[_nb.P_WHOLE_SHARES] = float(spec.whole_shares)
-    params[_nb.P_ALLOW_SHORT] = float(spec.allow_short)
-    params[_nb.P_MAX_LEVERAGE] = spec.max_leverage
-    params[_nb.P_PER_SHARE] = costs.commission_per_share
-    params[_nb.P_MIN_COMMISSION] = costs.commission_min
-    params[_nb.P_COMMISSION_RATE] = costs.commission_bps / 1e4
+    params = np.empty(layout.N_PARAMS)
+    params[layout.P_INITIAL_CASH] = spec.initial_cash
+    params[layout.P_FILL_CLOSE] = float(spec.fill == "close")
+    params[layout.P_EVERY_BAR] = float(spec.rebalance == "every_bar")
+    params[layout.P_WHOLE_SHARES] = float(spec.whole_shares)
+    params[layout.P_ALLOW_SHORT] = float(spec.allow_short)
+    params[layout.P_MAX_LEVERAGE] = spec.max_leverage
+    params[layout.P_PER_SHARE] = costs.commission_per_share
+    params[layout.P_MIN_COMMISSION] = costs.commission_min
+    params[layout.P_COMMISSION_RATE] = costs.commission_bps / 1e4
     cap = costs.commission_max_pct
-    params[_nb.P_COMMISSION_CAP] = np.nan if cap is None else cap / 100.0
-    params[_nb.P_SLIPPAGE] = costs.slippage_bps / 1e4
-    params[_nb.P_IMPACT_COEF] = costs.impact_coef
-    params[_nb.P_IMPACT_WINDOW] = costs.impact_window
+    params[layout.P_COMMISSION_CAP] = np.nan if cap is None else cap / 100.0
+    params[layout.P_SLIPPAGE] = costs.slippage_bps / 1e4
+    params[layout.P_IMPACT_COEF] = costs.impact_coef
+    params[layout.P_IMPACT_WINDOW] = costs.impact_window
     part = costs.max_participation
-    params[_nb.P_MAX_PARTICIPATION] = np.nan if part is None else part
+    params[layout.P_MAX_PARTICIPATION] = np.nan if part is None else part
     return params
 
 

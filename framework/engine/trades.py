@@ -1,11 +1,15 @@
-"""Build the fills and FIFO round-trip tables of a simulation from the kernel's raw arrays."""
+"""Build the fills and FIFO round-trip tables of a simulation from the kernel's raw arrays.
+
+Symbols and sides are categorical columns (codes into a fixed list): cheap for millions of
+rows, and the same dtype whether or not a table is empty.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from framework.engine import _nb
+from framework.engine import _layout as layout
 from framework.engine import _trades_nb as tnb
 
 FILL_COLUMNS: tuple[str, ...] = (
@@ -33,6 +37,7 @@ TRADE_COLUMNS: tuple[str, ...] = (
     "bars_held",
     "is_open",
 )
+SIDES: tuple[str, ...] = ("short", "long")
 
 
 def fills_frame(
@@ -42,21 +47,20 @@ def fills_frame(
     symbols: tuple[str, ...],
 ) -> pd.DataFrame:
     """One row per fill, in execution order (see :class:`SimResult` for the columns)."""
-    bars = fills_int[:, _nb.F_BAR]
-    names = np.asarray(symbols, dtype=object)
+    bars = fills_int[:, layout.F_BAR]
     return pd.DataFrame(
         {
             "bar": bars,
             "time": index[bars],
-            "symbol": names[fills_int[:, _nb.F_ASSET]],
-            "qty": fills_float[:, _nb.F_QTY],
-            "price": fills_float[:, _nb.F_PRICE],
-            "commission": fills_float[:, _nb.F_COMMISSION],
-            "slippage_cost": fills_float[:, _nb.F_SLIPPAGE],
-            "impact_cost": fills_float[:, _nb.F_IMPACT],
+            "symbol": pd.Categorical.from_codes(fills_int[:, layout.F_ASSET], categories=symbols),
+            "qty": fills_float[:, layout.F_QTY],
+            "price": fills_float[:, layout.F_PRICE],
+            "commission": fills_float[:, layout.F_COMMISSION],
+            "slippage_cost": fills_float[:, layout.F_SLIPPAGE],
+            "impact_cost": fills_float[:, layout.F_IMPACT],
         },
         columns=list(FILL_COLUMNS),
-    ).astype({"symbol": str})  # explicit: an empty column would otherwise be object
+    )
 
 
 def trades_frame(
@@ -79,34 +83,40 @@ def trades_frame(
     symbols : tuple of str
     """
     out_int, out_float = tnb.fifo_trades_nb(
-        np.ascontiguousarray(fills_int[:, _nb.F_BAR]),
-        np.ascontiguousarray(fills_int[:, _nb.F_ASSET]),
-        np.ascontiguousarray(fills_float[:, _nb.F_QTY]),
-        np.ascontiguousarray(fills_float[:, _nb.F_PRICE]),
-        np.ascontiguousarray(fills_float[:, _nb.F_COMMISSION]),
+        np.ascontiguousarray(fills_int[:, layout.F_BAR]),
+        np.ascontiguousarray(fills_int[:, layout.F_ASSET]),
+        np.ascontiguousarray(fills_float[:, layout.F_QTY]),
+        np.ascontiguousarray(fills_float[:, layout.F_PRICE]),
+        np.ascontiguousarray(fills_float[:, layout.F_COMMISSION]),
         np.ascontiguousarray(marks, dtype=np.float64),
         len(index) - 1,
     )
+    n, m = len(index), len(symbols)
+    key = (out_int[:, tnb.R_ENTRY_BAR] * m + out_int[:, tnb.R_ASSET]) * n
+    order = np.argsort(key + out_int[:, tnb.R_EXIT_BAR], kind="stable")
+    out_int, out_float = out_int[order], out_float[order]
     entry_bar = out_int[:, tnb.R_ENTRY_BAR]
     exit_bar = out_int[:, tnb.R_EXIT_BAR]
     is_open = out_int[:, tnb.R_IS_OPEN].astype(bool)
     qty = out_float[:, tnb.R_QTY]
     entry_price = out_float[:, tnb.R_ENTRY_PRICE]
     pnl = out_float[:, tnb.R_PNL]
-    exit_time = pd.Series(index[exit_bar]).where(~is_open, pd.NaT)
     entry_value = entry_price * qty
     with np.errstate(divide="ignore", invalid="ignore"):
         # a zero entry value (a sell priced to 0 by extreme impact) has no defined return
         return_pct = np.where(entry_value > 0, 100.0 * pnl / entry_value, np.nan)
-    frame = pd.DataFrame(
+    exit_time = index[exit_bar].where(~is_open, pd.NaT)
+    return pd.DataFrame(
         {
-            "symbol": np.asarray(symbols, dtype=object)[out_int[:, tnb.R_ASSET]],
+            "symbol": pd.Categorical.from_codes(out_int[:, tnb.R_ASSET], categories=symbols),
             "entry_time": index[entry_bar],
-            "exit_time": pd.DatetimeIndex(exit_time),
+            "exit_time": exit_time,
             "entry_bar": entry_bar,
             "exit_bar": exit_bar,
             "qty": qty,
-            "side": np.where(out_float[:, tnb.R_SIDE] > 0, "long", "short"),
+            "side": pd.Categorical.from_codes(
+                (out_float[:, tnb.R_SIDE] > 0).astype(np.int8), categories=SIDES
+            ),
             "entry_price": entry_price,
             "exit_price": out_float[:, tnb.R_EXIT_PRICE],
             "pnl": pnl,
@@ -116,5 +126,3 @@ def trades_frame(
         },
         columns=list(TRADE_COLUMNS),
     )
-    order = np.lexsort((exit_bar, out_int[:, tnb.R_ASSET], entry_bar))
-    return frame.iloc[order].reset_index(drop=True).astype({"symbol": str, "side": str})

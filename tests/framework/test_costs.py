@@ -36,6 +36,8 @@ def test_with_overrides_replaces_and_validates():
         CostSpec().with_overrides({"slipage_bps": 2.0})
     with pytest.raises(EngineError, match="negative"):
         CostSpec().with_overrides({"commission_min": -1.0})
+    window = CostSpec().with_overrides({"impact_window": 10.0}).impact_window
+    assert window == 10 and isinstance(window, int)
 
 
 @pytest.mark.parametrize(

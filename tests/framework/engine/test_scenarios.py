@@ -272,3 +272,27 @@ def test_competing_buys_are_scaled_by_one_factor():
         make_bars([[20.0, 10.0]] * 3, symbols=["B", "A"]), [[0.9, 0.6]] * 3, CASH, no_costs()
     )
     assert sorted(swapped.fills["qty"].tolist()) == approx([30.0, 40.0])
+
+
+def test_many_carried_fills_are_all_recorded():
+    # 100 assets whose orders trickle in at 10 shares a bar: more fills than the first guess
+    # of buffer room, which makes the wrapper re-run with the exact count
+    m, n = 100, 12
+    bars = make_bars(np.full((n, m), 10.0), volume=np.full((n, m), 100.0))
+    target = np.full((n, m), 0.005)  # 0.005 * 1e6 / 10 = 500 shares each, 10 per bar
+    spec = EngineSpec(initial_cash=1e6)
+    res = simulate(bars, target, spec, no_costs(max_participation=0.1))
+    assert len(res.fills) == m * (n - 1)
+    assert res.fills["qty"].tolist() == [10.0] * (m * (n - 1))
+    assert res.positions[-1].tolist() == [10.0 * (n - 1)] * m
+
+
+def test_returns_exposure_and_turnover():
+    bars = make_bars([10, 10, 11, 11], close=[10, 10, 11, 12])
+    res = simulate(bars, [1, 1, 0, 0], CASH, no_costs())
+    # buy 100 at open[1] = 10, sell 100 at open[3] = 11
+    assert res.returns.tolist() == approx([0.0, 0.0, 0.1, 0.0])
+    assert res.returns.index.equals(bars.index)
+    assert res.exposure.tolist() == approx([0.0, 1.0, 1.0, 0.0])
+    assert res.turnover.tolist() == approx([0.0, 1.0, 0.0, 1.0])
+    assert res.costs == {"commission": 0.0, "slippage": 0.0, "impact": 0.0}
