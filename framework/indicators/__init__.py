@@ -1,40 +1,86 @@
 """Causal technical indicators (numba kernels with friendly wrappers).
 
-Wrappers accept 1-D ``(n,)`` or 2-D ``(n, m)`` float arrays and return the same shape. Warm-up rows
-are NaN, following TA-Lib's conventions.
+Wrappers accept 1-D ``(n,)`` or 2-D ``(n, m)`` float arrays (one column per asset) and return the
+same shape; multi-output indicators return a ``NamedTuple`` of such arrays. Warm-up rows are NaN,
+following TA-Lib's conventions (lookbacks, Wilder smoothing, EMA seeds) wherever TA-Lib has the
+indicator. A NaN input row gives NaN and restarts the warm-up (``drawdown`` excepted: its peak
+carries over a gap). Too-short inputs give all-NaN output. Parameters are checked and a bad one
+raises :class:`framework.errors.ParameterError` naming the value.
+
+Modules: :mod:`.trend` (sma, ema, wma, macd, adx, parabolic_sar), :mod:`.momentum` (rsi,
+stochastic, cci, williams_r, roc, momentum), :mod:`.volatility` (true_range, atr,
+bollinger_bands, keltner_channels, donchian_channels, realized_volatility), :mod:`.volume` (obv,
+vwap, mfi), :mod:`.statistics` (rolling_max, rolling_min, rolling_zscore, percentile_rank,
+range_rank, drawdown) and :mod:`.signals` (cross_above, cross_below, latch).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from framework.errors import ParameterError
-from framework.indicators._nb import ema_nb, sma_nb
+from framework.indicators.momentum import (
+    Stochastic,
+    cci,
+    momentum,
+    roc,
+    rsi,
+    stochastic,
+    williams_r,
+)
 from framework.indicators.signals import cross_above, cross_below, latch
+from framework.indicators.statistics import (
+    drawdown,
+    percentile_rank,
+    range_rank,
+    rolling_max,
+    rolling_min,
+    rolling_zscore,
+)
+from framework.indicators.trend import Adx, Macd, adx, ema, macd, parabolic_sar, sma, wma
+from framework.indicators.volatility import (
+    BollingerBands,
+    Channels,
+    atr,
+    bollinger_bands,
+    donchian_channels,
+    keltner_channels,
+    realized_volatility,
+    true_range,
+)
+from framework.indicators.volume import mfi, obv, vwap
 
-__all__ = ["cross_above", "cross_below", "ema", "latch", "sma"]
-
-
-def _prepare(x: np.ndarray, window: int, name: str) -> tuple[np.ndarray, bool]:
-    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
-        raise ParameterError(f"{name} window must be a positive integer; got {window!r}.")
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim == 1:
-        return np.ascontiguousarray(arr.reshape(-1, 1)), True
-    if arr.ndim != 2:
-        raise ParameterError(f"{name} takes a 1-D or 2-D array; got {arr.ndim} dimensions.")
-    return np.ascontiguousarray(arr), False
-
-
-def sma(x: np.ndarray, window: int) -> np.ndarray:
-    """Simple moving average over ``window`` bars (first ``window - 1`` rows NaN)."""
-    arr, one_d = _prepare(x, window, "sma")
-    out = sma_nb(arr, int(window))
-    return out[:, 0] if one_d else out
-
-
-def ema(x: np.ndarray, window: int) -> np.ndarray:
-    """Exponential moving average, alpha = 2/(window+1), seeded by the first window's SMA."""
-    arr, one_d = _prepare(x, window, "ema")
-    out = ema_nb(arr, int(window))
-    return out[:, 0] if one_d else out
+__all__ = [
+    "Adx",
+    "BollingerBands",
+    "Channels",
+    "Macd",
+    "Stochastic",
+    "adx",
+    "atr",
+    "bollinger_bands",
+    "cci",
+    "cross_above",
+    "cross_below",
+    "donchian_channels",
+    "drawdown",
+    "ema",
+    "keltner_channels",
+    "latch",
+    "macd",
+    "mfi",
+    "momentum",
+    "obv",
+    "parabolic_sar",
+    "percentile_rank",
+    "range_rank",
+    "realized_volatility",
+    "roc",
+    "rolling_max",
+    "rolling_min",
+    "rolling_zscore",
+    "rsi",
+    "sma",
+    "stochastic",
+    "true_range",
+    "vwap",
+    "williams_r",
+    "wma",
+]
