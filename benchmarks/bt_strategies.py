@@ -34,6 +34,7 @@ class SmaCrossBt(bt.Strategy):
         self.slow_ma = bt.indicators.SMA(self.data.close, period=self.p.slow)
 
     def next(self) -> None:
+        """Decide at this bar's close; the order fills at the next open."""
         # len(self) - 1 is the bar index; the last bar's decision is never filled
         if len(self) <= self.p.slow or len(self.data) >= self.data.buflen():
             return
@@ -60,6 +61,7 @@ class TargetWeightsBt(bt.Strategy):
     params = (("weights", None), ("fee", FEE_RATE))
 
     def next_open(self) -> None:
+        """Trade the previous row's weights at this bar's open."""
         # In next_open the new bar is loaded while len(self) still counts the previous ones,
         # so the bar being opened is len(self) and its decision row is the one before.
         row = self.p.weights[len(self) - 1]

@@ -31,9 +31,18 @@ def fw_command() -> list[str]:
 
 
 def backtest_arguments(spec: BenchSpec, out: Path, tearsheet: bool) -> list[str]:
+    """``fw backtest`` arguments for ``spec``'s symbol and data, writing into ``out``."""
     data = require_folder(spec.data_dir / "daily", f"daily/{spec.symbol}.csv.gz inside it")
-    args = ["backtest", "sma_cross", "--symbols", spec.symbol, "--data-dir", str(data),
-            "--out", str(out)]
+    args = [
+        "backtest",
+        "sma_cross",
+        "--symbols",
+        spec.symbol,
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+    ]
     return args if tearsheet else [*args, "--no-tearsheet"]
 
 
@@ -41,8 +50,9 @@ def run_process(command: list[str], home: Path) -> float:
     """Seconds one process took; ``FwError`` with its output when it fails."""
     env = {**os.environ, "FW_HOME": str(home)}
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     took = time.perf_counter() - start
     if done.returncode != 0:
         raise FwError(
@@ -62,20 +72,28 @@ def time_command(spec: BenchSpec, tearsheet: bool, workdir: Path) -> Timing:
 
 def run_cold_start(spec: BenchSpec) -> Report:
     """Time ``fw backtest`` processes; profile the import and the run when over 2 s."""
-    report = Report("COLD", f"`fw backtest sma_cross --symbols {spec.symbol}` as a new process "
-                            "(numba cache warm)")
+    report = Report(
+        "COLD",
+        f"`fw backtest sma_cross --symbols {spec.symbol}` as a new process (numba cache warm)",
+    )
     with tempfile.TemporaryDirectory(prefix="fw-bench-cold-") as tmp:
         workdir = Path(tmp)
         timing = time_command(spec, tearsheet=False, workdir=workdir)
         report.add("fw", "backtest, no tear sheet", timing, "--no-tearsheet; first = warm-up run")
         timing_sheet = time_command(spec, tearsheet=True, workdir=workdir)
         report.add("fw", "backtest + tear sheet", timing_sheet, "quantstats HTML included")
-        goal = Goal(f"whole `fw backtest` (no tear sheet) < {GOAL_SECONDS:g} s, warm cache",
-                    GOAL_SECONDS, timing.best, unit="s")
+        goal = Goal(
+            f"whole `fw backtest` (no tear sheet) < {GOAL_SECONDS:g} s, warm cache",
+            GOAL_SECONDS,
+            timing.best,
+            unit="s",
+        )
         report.goals.append(goal)
         if spec.profile and not goal.reached:
             command = [*fw_command(), *backtest_arguments(spec, workdir / "out", False)]
-            report.profiles["fw backtest (cProfile)"] = _profile_process(command, workdir)
+            report.profiles["one fw backtest process (cProfile, top by cumulative time)"] = (
+                _profile_process(command, workdir)
+            )
     return report
 
 
@@ -85,8 +103,9 @@ def _profile_process(command: list[str], workdir: Path) -> str:
         return "not profiled: the fw console script was not found next to the interpreter"
     profiled = [sys.executable, "-m", "cProfile", "-s", "cumulative", *command]
     env = {**os.environ, "FW_HOME": str(workdir / "home")}
-    done = subprocess.run(profiled, env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
+    done = subprocess.run(
+        profiled, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     lines = done.stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
     return "\n".join(lines[start : start + 25])

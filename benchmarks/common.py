@@ -110,6 +110,7 @@ class BenchSpec:
         return [(f, s) for f in self.fast_windows for s in self.slow_windows if f < s]
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-compatible values (window ranges described)."""
         out = asdict(self)
         out["data_dir"] = str(self.data_dir)
         out["fast_windows"] = describe_range(self.fast_windows)
@@ -249,8 +250,8 @@ def timed_once(function: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def profile_text(function: Callable[[], Any], lines: int = 14) -> str:
-    """cProfile of one call of ``function``: the top ``lines`` entries by internal time."""
+def profile_text(function: Callable[[], Any], lines: int = 14, sort: str = "tottime") -> str:
+    """cProfile of one call of ``function``: the top ``lines`` entries by ``sort``."""
     profiler = cProfile.Profile()
     profiler.enable()
     try:
@@ -258,7 +259,7 @@ def profile_text(function: Callable[[], Any], lines: int = 14) -> str:
     finally:
         profiler.disable()
     out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime")
+    stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(sort)
     stats.print_stats(lines)
     text = out.getvalue()
     # keep the table, drop pstats' preamble lines about the ordering
@@ -300,6 +301,7 @@ class Check:
 
     @property
     def passed(self) -> bool:
+        """True when the measured difference is within tolerance."""
         return bool(self.value <= self.tolerance)
 
 
@@ -315,6 +317,7 @@ class Goal:
 
     @property
     def reached(self) -> bool:
+        """True when the speed-up or time budget is met."""
         if self.unit == "x":
             return bool(self.measured >= self.required)
         return bool(self.measured < self.required)
@@ -335,9 +338,19 @@ class Report:
     def add(
         self, engine: str, stage: str, timing: Timing, note: str = "", extrapolated: bool = False
     ) -> None:
+        """Append one timed row."""
         self.rows.append(Row(engine, stage, timing, note, extrapolated))
 
+    def run(
+        self, engine: str, stage: str, function: Callable[[], Any], spec: BenchSpec, note: str = ""
+    ) -> Any:
+        """Measure ``function`` (see :func:`measure`), add its row, return its result."""
+        timing, result = measure(function, spec.repeats, spec.max_seconds)
+        self.add(engine, stage, timing, note)
+        return result
+
     def time_of(self, engine: str, stage: str) -> float:
+        """Best time of ``engine`` on ``stage`` (``KeyError`` when it has no row)."""
         for row in self.rows:
             if row.engine == engine and row.stage == stage:
                 return row.timing.best
@@ -354,7 +367,11 @@ class Report:
         self.goals.append(goal)
         return goal
 
-    def maybe_profile(self, spec: BenchSpec, label: str, function: Callable[[], Any]) -> None:
+    def maybe_profile(
+        self, spec: BenchSpec, label: str, function: Callable[[], Any], sort: str = "tottime"
+    ) -> None:
         """Profile ``function`` once when a goal is missed and profiling is on."""
-        if spec.profile and any(not g.reached for g in self.goals) and label not in self.profiles:
-            self.profiles[label] = profile_text(function)
+        if spec.profile and any(not g.reached for g in self.goals):
+            kind = "internal" if sort == "tottime" else "cumulative"
+            key = f"{label} (cProfile, top by {kind} time)"
+            self.profiles[key] = profile_text(function, 20 if sort != "tottime" else 14, sort)

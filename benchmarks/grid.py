@@ -72,6 +72,7 @@ def fw_sharpes(returns: np.ndarray) -> np.ndarray:
 
 
 def fw_end_to_end(bars: Bars, pairs: list[tuple[int, int]]) -> tuple[GridResult, np.ndarray]:
+    """Targets, one ``simulate_grid`` call and the Sharpe of every pair."""
     grid = simulate_grid(bars, fw_grid_targets(bars, pairs), fw_engine(), fw_costs())
     return grid, fw_sharpes(grid.returns)
 
@@ -91,6 +92,7 @@ def vbt_grid_signals(
 
 
 def vbt_grid_portfolio(vbt, bars: Bars, entries: np.ndarray, exits: np.ndarray):
+    """One ``from_signals`` over all pair columns, all-in at the open."""
     return vbt.Portfolio.from_signals(
         series(bars, "close"),
         entries,
@@ -101,6 +103,7 @@ def vbt_grid_portfolio(vbt, bars: Bars, entries: np.ndarray, exits: np.ndarray):
 
 
 def vbt_end_to_end(vbt, bars: Bars, pairs: list[tuple[int, int]]):
+    """Signals, one ``from_signals`` and ``sharpe_ratio()`` of every column."""
     portfolio = vbt_grid_portfolio(vbt, bars, *vbt_grid_signals(vbt, bars, pairs))
     return portfolio, portfolio.sharpe_ratio()
 

@@ -32,8 +32,9 @@ def seconds(value: float) -> str:
 def format_report(report: Report) -> str:
     """The workload's timings (with peer/fw ratios per stage), checks, goals and notes."""
     lines = [f"{report.key}  {report.title}"]
+    width = max([16, *(len(row.stage) for row in report.rows)])
     lines.append(
-        f"  {'stage':<16} {'engine':<11} {'first call':>11} {'best':>10} "
+        f"  {'stage':<{width}} {'engine':<11} {'first call':>11} {'best':>10} "
         f"{'runs':>4} {'peer/fw':>8}  note"
     )
     for row in report.rows:
@@ -44,7 +45,7 @@ def format_report(report: Report) -> str:
         first = "-" if row.extrapolated else seconds(row.timing.first)
         note = ("EXTRAPOLATED: " if row.extrapolated else "") + row.note
         lines.append(
-            f"  {row.stage:<16} {row.engine:<11} {first:>11} "
+            f"  {row.stage:<{width}} {row.engine:<11} {first:>11} "
             f"{seconds(row.timing.best):>10} {row.timing.runs:>4} {ratio:>8}  {note}"
         )
     for check in report.checks:
@@ -58,7 +59,7 @@ def format_report(report: Report) -> str:
         lines.append(f"  goal: {goal.description}: measured {measured} -> {verdict}")
     lines.extend(f"  note: {note}" for note in report.notes)
     for label, text in report.profiles.items():
-        lines.append(f"  profile of {label} (cProfile, by internal time):")
+        lines.append(f"  profile of {label}:")
         lines.extend("    " + line for line in text.splitlines())
     return "\n".join(lines)
 
@@ -83,12 +84,12 @@ def environment() -> dict[str, Any]:
     }
 
 
-def to_document(reports: list[Report], spec: BenchSpec, pending: dict[str, str]) -> dict[str, Any]:
+def to_document(reports: list[Report], spec: BenchSpec, problems: dict[str, str]) -> dict[str, Any]:
     """All results as plain JSON-compatible data."""
     return {
         "environment": environment(),
         "spec": spec.to_dict(),
-        "pending": pending,
+        "not_run": problems,
         "workloads": [_report_dict(r) for r in reports],
     }
 
@@ -133,9 +134,10 @@ def _report_dict(report: Report) -> dict[str, Any]:
         ],
         "goals": [
             {
-                "goal": g.describe(),
+                "goal": g.description,
                 "required": g.required,
                 "measured": g.measured,
+                "unit": g.unit,
                 "reached": g.reached,
             }
             for g in report.goals

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +33,7 @@ UNIVERSE_FOLDER = "daily_sp500_2000_2024"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command-line options (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument(
         "--only",
@@ -74,6 +76,7 @@ def selected(only: str) -> list[str]:
 
 
 def build_spec(args: argparse.Namespace) -> BenchSpec:
+    """Default or quick settings with the command-line overrides applied."""
     spec = BenchSpec.quick(args.data_dir) if args.quick else BenchSpec()
     if args.data_dir is not None:
         spec = replace(spec, data_dir=args.data_dir)
@@ -125,6 +128,7 @@ def _load_row(load_seconds: float, bars: Bars) -> Row:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected workloads; exit 1 when a check disagrees or a workload fails."""
     args = parse_args(argv)
     try:
         keys = selected(args.only)
@@ -132,35 +136,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FwError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.quick:
+        print("quick mode: reduced sizes and one repetition; the goals refer to the full sizes.\n")
     reports: list[Report] = []
-    pending: dict[str, str] = {}
+    problems: dict[str, str] = {}
     cache: dict[str, tuple[float, Bars]] = {}
     for key in keys:
         try:
             report = run_workload(key, spec, cache)
-        except ImportError as exc:
-            if key != "W4" or "walkforward" not in str(exc):
-                raise
-            pending[key] = f"framework.walkforward is not available yet ({exc})"
-            print(f"{key}  PENDING: {pending[key]}\n", flush=True)
+        except Exception as exc:  # reported below and in the JSON; the other workloads still run
+            problems[key] = _describe_failure(key, exc)
+            print(f"{key}  {problems[key]}\n", file=sys.stderr, flush=True)
             continue
-        except FwError as exc:
-            print(f"error in {key}: {exc}", file=sys.stderr)
-            return 1
         reports.append(report)
         print(format_report(report) + "\n", flush=True)
-    where = write_json(to_document(reports, spec, pending), args.json)
+    where = write_json(to_document(reports, spec, problems), args.json)
     print(f"results written to {where}", file=sys.stderr)
     disagree = [c for r in reports for c in r.checks if not c.passed]
     print(
         f"goals reached: {sum(g.reached for r in reports for g in r.goals)}/"
         f"{sum(len(r.goals) for r in reports)}; checks passed: "
         f"{sum(c.passed for r in reports for c in r.checks)}/"
-        f"{sum(len(r.checks) for r in reports)}",
+        f"{sum(len(r.checks) for r in reports)}; not run: {sorted(problems) or 'none'}",
         file=sys.stderr,
     )
     # missed speed goals are findings, not failures; a disagreement means a broken comparison
-    return 1 if disagree else 0
+    return 1 if disagree or problems else 0
+
+
+def _describe_failure(key: str, exc: BaseException) -> str:
+    """PENDING for a walk-forward that does not exist yet, else FAILED with the traceback."""
+    if key == "W4" and isinstance(exc, ImportError) and "walkforward" in str(exc):
+        return f"PENDING: framework.walkforward is not available yet ({exc})"
+    trace = "".join(traceback.format_exception(exc))
+    return f"FAILED: {type(exc).__name__}: {exc}\n{trace}"
 
 
 if __name__ == "__main__":

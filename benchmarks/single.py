@@ -17,7 +17,6 @@ from benchmarks.common import (
     Report,
     fw_costs,
     fw_engine,
-    measure,
     relative_difference,
 )
 from benchmarks.peers import (
@@ -28,12 +27,13 @@ from benchmarks.peers import (
     vbt_engine_note,
     vbt_portfolio_options,
 )
-from framework.engine import simulate
+from framework.engine import SimResult, simulate
 from framework.strategy import compute_target
 from framework.types import Bars
 from strategies.sma_cross import SmaCross, SmaCrossParams
 
 FAST, SLOW = 10, 50
+TOLERANCE = 1e-9  # relative; agreement is ~1e-14 when the rules match
 
 
 def fw_run(bars: Bars, whole_shares: bool = False):
@@ -72,67 +72,68 @@ def run_single(bars: Bars, spec: BenchSpec) -> Report:
     """Time W1 on ``bars`` (one symbol) and check final equities agree."""
     vbt = import_vectorbt()
     import_backtrader()
-    from benchmarks import bt_strategies
-
     report = Report("W1", f"{bars.symbols[0]}, {bars.n_bars:,} daily bars, SMA cross {FAST}/{SLOW}")
-    strategy, params = SmaCross(), SmaCrossParams(fast=FAST, slow=SLOW)
-    timing, target = measure(
-        lambda: compute_target(strategy, bars, params), spec.repeats, spec.max_seconds
-    )
-    report.add("fw", "signals/targets", timing, "sma_cross features + target")
-    timing, _ = measure(
-        lambda: simulate(bars, target, fw_engine(), fw_costs()), spec.repeats, spec.max_seconds
-    )
-    report.add("fw", "simulation", timing, "simulate (fills and trades tables included)")
-    timing, fw_result = measure(lambda: fw_run(bars), spec.repeats, spec.max_seconds)
-    report.add("fw", "end to end", timing)
-
-    timing, (entries, exits) = measure(
-        lambda: vbt_signals(vbt, bars), spec.repeats, spec.max_seconds
-    )
-    report.add("vectorbt", "signals/targets", timing, "vbt.MA x2 + ma_above/ma_below")
-    timing, _ = measure(
-        lambda: vbt_simulate(vbt, bars, entries, exits), spec.repeats, spec.max_seconds
-    )
-    report.add("vectorbt", "simulation", timing, "Portfolio.from_signals")
-    timing, portfolio = measure(
-        lambda: vbt_simulate(vbt, bars, *vbt_signals(vbt, bars)), spec.repeats, spec.max_seconds
-    )
-    report.add("vectorbt", "end to end", timing, vbt_engine_note(vbt))
-
-    frame = bt_strategies.bt_frame(bars, 0)
-    timing, bt_value = measure(
-        lambda: bt_strategies.run_sma_cross(frame, FAST, SLOW), spec.repeats, spec.max_seconds
-    )
-    report.add("backtrader", "end to end", timing, "Cerebro(stdstats=False), whole shares")
-
+    fw_result = _time_fw(report, bars, spec)
+    entries, exits, portfolio = _time_vectorbt(report, vbt, bars, spec)
+    bt_value = _time_backtrader(report, bars, spec)
     fw_whole = fw_run(bars, whole_shares=True)
     vbt_whole = vbt_simulate(vbt, bars, entries, exits, whole=True)
-    report.checks += [
-        Check(
+    pairs = [
+        (
             "final equity fw vs vectorbt (fractional shares)",
-            relative_difference(portfolio.final_value(), fw_result.equity[-1]),
-            1e-9,
+            portfolio.final_value(),
+            fw_result.equity[-1],
         ),
-        Check(
+        (
             "equity curve fw vs vectorbt, max over bars",
-            relative_difference(portfolio.value().to_numpy(), fw_result.equity),
-            1e-9,
+            portfolio.value().to_numpy(),
+            fw_result.equity,
         ),
-        Check(
-            "final equity fw vs backtrader (whole shares)",
-            relative_difference(bt_value, fw_whole.equity[-1]),
-            1e-9,
-        ),
-        Check(
+        ("final equity fw vs backtrader (whole shares)", bt_value, fw_whole.equity[-1]),
+        (
             "final equity fw vs vectorbt (whole shares)",
-            relative_difference(vbt_whole.final_value(), fw_whole.equity[-1]),
-            1e-9,
+            vbt_whole.final_value(),
+            fw_whole.equity[-1],
         ),
     ]
+    report.checks += [Check(what, relative_difference(a, b), TOLERANCE) for what, a, b in pairs]
     report.notes.append(
         f"fw fills: {len(fw_result.fills)}; final equity {fw_result.equity[-1]:,.2f}"
     )
     report.goal("backtrader", "end to end", 100.0)
-    report.maybe_profile(spec, "fw end to end", lambda: [fw_run(bars) for _ in range(20)])
+    report.maybe_profile(spec, "fw end to end x20", lambda: [fw_run(bars) for _ in range(20)])
     return report
+
+
+def _time_fw(report: Report, bars: Bars, spec: BenchSpec) -> SimResult:
+    strategy, params = SmaCross(), SmaCrossParams(fast=FAST, slow=SLOW)
+    note = "sma_cross features + target"
+    target = report.run(
+        "fw", "signals/targets", lambda: compute_target(strategy, bars, params), spec, note
+    )
+    note = "simulate (fills and trades tables included)"
+    report.run(
+        "fw", "simulation", lambda: simulate(bars, target, fw_engine(), fw_costs()), spec, note
+    )
+    return report.run("fw", "end to end", lambda: fw_run(bars), spec)
+
+
+def _time_vectorbt(report: Report, vbt, bars: Bars, spec: BenchSpec) -> tuple:
+    note = "vbt.MA x2 + ma_above/ma_below"
+    entries, exits = report.run(
+        "vectorbt", "signals/targets", lambda: vbt_signals(vbt, bars), spec, note
+    )
+    simulation = lambda: vbt_simulate(vbt, bars, entries, exits)  # noqa: E731
+    report.run("vectorbt", "simulation", simulation, spec, "Portfolio.from_signals")
+    end_to_end = lambda: vbt_simulate(vbt, bars, *vbt_signals(vbt, bars))  # noqa: E731
+    portfolio = report.run("vectorbt", "end to end", end_to_end, spec, vbt_engine_note(vbt))
+    return entries, exits, portfolio
+
+
+def _time_backtrader(report: Report, bars: Bars, spec: BenchSpec) -> float:
+    from benchmarks import bt_strategies
+
+    frame = bt_strategies.bt_frame(bars, 0)
+    note = "Cerebro(stdstats=False), whole shares"
+    run = lambda: bt_strategies.run_sma_cross(frame, FAST, SLOW)  # noqa: E731
+    return report.run("backtrader", "end to end", run, spec, note)

@@ -38,7 +38,7 @@ from benchmarks.peers import (
     vbt_engine_note,
     vbt_portfolio_options,
 )
-from framework.engine import simulate
+from framework.engine import SimResult, simulate
 from framework.strategy import compute_features, compute_target
 from framework.types import Bars
 from strategies.momentum import CrossSectionalMomentum, MomentumParams
@@ -55,7 +55,8 @@ def fw_weights(bars: Bars, top_n: int, gross: float) -> np.ndarray:
     return np.where(rebalance[:, None], gross * weights, np.nan)
 
 
-def fw_simulate(bars: Bars, weights: np.ndarray, whole_shares: bool = False):
+def fw_simulate(bars: Bars, weights: np.ndarray, whole_shares: bool = False) -> SimResult:
+    """fw's engine re-sizing every asset with a weight on the non-NaN rows only."""
     return simulate(bars, weights, fw_engine(whole_shares, rebalance="every_bar"), fw_costs())
 
 
@@ -67,6 +68,7 @@ def vbt_orders(bars: Bars, weights: np.ndarray) -> pd.DataFrame:
 
 
 def vbt_simulate(vbt, bars: Bars, size: pd.DataFrame, close: pd.DataFrame, open_: pd.DataFrame):
+    """Shared-cash ``from_orders`` of target percents at the open, sells first (auto order)."""
     return vbt.Portfolio.from_orders(
         close,
         size,
