@@ -100,7 +100,10 @@ class _FwCommand(click.Command):
 @click.option("--search", type=click.Choice(["grid", "random", "optuna"]), default="grid", show_default=True)
 @click.option("--trials", type=int, default=100, show_default=True, help="Trials for random/optuna search.")
 @click.option("--objective", default="sharpe", show_default=True, help="sharpe|sortino|calmar|total_return")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--executor", type=click.Choice(["local", "serial", "ray"]), default="local", show_default=True,
+              help="Where folds run: local processes, this process, or a Ray cluster.")
+@click.option("--address", default=None, help="Ray cluster to join (HOST:PORT from `ray start --head`, "
+              "ray://HOST:10001 or auto); default: a local Ray instance. Needs --executor ray.")
 def backtest(strategy: str, symbols, start, end, sets, fill, data_dir, out, cost_sets, no_costs,
              initial_cash, benchmark, no_tearsheet, walk_forward, **wf_options) -> None:
     """Backtest STRATEGY (default sma_cross) and write results with a tear sheet vs SPY.

@@ -57,6 +57,8 @@ def spec_from_options(options: Mapping[str, Any]) -> WalkForwardSpec:
         extra["executor"] = options["executor"]
     if options.get("workers") is not None:
         extra["workers"] = options["workers"]
+    if options.get("address") is not None:
+        extra["address"] = options["address"]
     return WalkForwardSpec(windows=WindowSpec(**window), search=SearchSpec(**search), **extra)
 
 
@@ -116,6 +118,7 @@ def run_walk_forward_command(
             "objective": wf_spec.search.objective.name,
             "min_trades": wf_spec.search.min_trades,
             "executor": wf_spec.executor,
+            "address": wf_spec.address,
             **wf.statistics,
             "notes": list(wf.notes),
         },

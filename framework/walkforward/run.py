@@ -64,7 +64,10 @@ class WalkForwardSpec:
     executor : {"local", "serial", "ray"}
         Where folds run (``local`` = parallel processes, identical results to ``serial``).
     workers : int or None
-        Processes for ``local`` (default: up to 2).
+        Processes for ``local``, CPUs of a local Ray instance (default: up to 2).
+    address : str or None
+        ``ray`` only: the cluster to join (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``);
+        ``None`` starts a local Ray instance for the run.
     pbo_blocks : int
         CSCV blocks ``S`` for the probability of backtest overfitting (even).
     """
@@ -74,10 +77,19 @@ class WalkForwardSpec:
     executor: str = "local"
     workers: int | None = None
     pbo_blocks: int = 16
+    address: str | None = None
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
             raise ParameterError(unknown_name_message("executor", str(self.executor), EXECUTORS))
+        if self.address is not None and (
+            self.executor != "ray" or not isinstance(self.address, str) or not self.address.strip()
+        ):
+            raise ParameterError(
+                f"address {self.address!r} needs executor='ray' and a Ray cluster address such "
+                f"as '10.0.0.5:6379'; got executor={self.executor!r}. Pass --executor ray with "
+                "--address, or drop --address."
+            )
         if self.workers is not None and (
             isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
         ):
@@ -289,7 +301,13 @@ def walk_forward(
     ]
     initializer, initargs = _worker_initializer(strategy)
     outcomes: list[FoldOutcome] = run_tasks(
-        run_fold, tasks, spec.executor, spec.workers, initializer=initializer, initargs=initargs
+        run_fold,
+        tasks,
+        spec.executor,
+        spec.workers,
+        initializer=initializer,
+        initargs=initargs,
+        address=spec.address,
     )
     span = oos_span(folds)
     stitched = np.zeros((span.stop - span.start, bars.n_assets))

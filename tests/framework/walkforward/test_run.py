@@ -309,16 +309,6 @@ def test_strategy_from_a_users_file_runs_in_spawned_workers(tmp_path, bars, monk
     assert [e.params for e in spawned.schedule] == [e.params for e in serial.schedule]
 
 
-def test_ray_executor_needs_the_dist_extra():
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        with pytest.raises(FwError, match=r"fw\[dist\]"):
-            run_tasks(_double, [1, 2], "ray")
-    else:
-        pytest.skip("ray is installed here")
-
-
 def test_spec_from_cli_options():
     options = {
         "train": "3y",
