@@ -34,7 +34,7 @@ def _run(cmd: list[str], **kwargs) -> None:
 
 def _ensure_env(extras: str) -> None:
     """Create ``.venv`` and install fw (editable) with ``extras`` unless already current."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - bootstrap may be started by an older python3
         sys.exit(f"fw needs Python >= 3.11; this is {sys.version.split()[0]}. Install a newer python3.")
     if not PYTHON.exists():
         print(f"creating virtual environment in {VENV}", flush=True)
