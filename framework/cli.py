@@ -175,9 +175,11 @@ def list_strategies() -> None:
 def _register_groups() -> None:
     from framework.cli_config import config
     from framework.cli_data import data
+    from framework.cli_regime import regime
 
     main.add_command(data)
     main.add_command(config)
+    main.add_command(regime)
 
 
 _register_groups()
