@@ -16,16 +16,19 @@ from framework.costs import CostSpec
 from framework.engine import EngineSpec, SimResult, simulate
 from framework.errors import DataError
 from framework.portfolio import BacktestResult, Benchmark
+from framework.risk import RiskSpec, event_counts
 from framework.strategy import Params, Strategy, compute_target
 from framework.types import Bars
 
 
 @dataclass(frozen=True)
 class BacktestSpec:
-    """How to simulate: the engine rules and the cost model."""
+    """How to simulate: the engine rules, the cost model and the risk rules (off unless
+    given; ``fw backtest`` builds them from the YAML config)."""
 
     engine: EngineSpec = field(default_factory=EngineSpec)
     costs: CostSpec = field(default_factory=CostSpec)
+    risk: RiskSpec = field(default_factory=RiskSpec.off)
 
 
 def buy_and_hold(bars: Bars, symbol: str, index: pd.DatetimeIndex, note: str = "") -> Benchmark:
@@ -78,7 +81,7 @@ def run_backtest(
     spec = spec or BacktestSpec()
     if target is None:
         target = compute_target(strategy, bars, params)
-    sim = simulate(bars, target, spec.engine, spec.costs)
+    sim = simulate(bars, target, spec.engine, spec.costs, spec.risk)
     summary = summarize_sim(sim, bars, benchmark)
     summary["strategy"] = strategy.name
     return BacktestResult(
@@ -119,6 +122,8 @@ def summarize_sim(sim: SimResult, bars: Bars, benchmark: Benchmark | None) -> di
             "n_bars": int(bars.n_bars),
             "symbols": list(bars.symbols),
             "periods_per_year": float(ppy),
+            "risk_rules": sim.risk_spec.describe(),
+            "risk_events": event_counts(sim.risk_events),
         }
     )
     return summary

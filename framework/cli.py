@@ -87,6 +87,9 @@ class _FwCommand(click.Command):
 @click.option("--cost", "cost_sets", multiple=True, metavar="NAME=VALUE",
               help="Cost model override, e.g. --cost slippage_bps=2 (repeatable).")
 @click.option("--no-costs", is_flag=True, help="Frictionless reference run (all costs zero).")
+@click.option("--risk-off", is_flag=True, help="Run without the risk rules of config/trading_config.yaml.")
+@click.option("--risk", "risk_sets", multiple=True, metavar="NAME=VALUE",
+              help="Risk rule override, e.g. --risk max_position=0.5 or --risk stop=none (repeatable).")
 @click.option("--initial-cash", type=float, default=None, help="Starting cash (default 100000).")
 @click.option("--benchmark", default="SPY", show_default=True, help="Buy-and-hold benchmark symbol.")
 @click.option("--no-tearsheet", is_flag=True, help="Skip the quantstats HTML tear sheet.")
@@ -105,7 +108,8 @@ class _FwCommand(click.Command):
 @click.option("--address", default=None, help="Ray cluster to join (HOST:PORT from `ray start --head`, "
               "ray://HOST:10001 or auto); default: a local Ray instance. Needs --executor ray.")
 def backtest(strategy: str, symbols, start, end, sets, fill, data_dir, out, cost_sets, no_costs,
-             initial_cash, benchmark, no_tearsheet, walk_forward, **wf_options) -> None:
+             risk_off, risk_sets, initial_cash, benchmark, no_tearsheet, walk_forward,
+             **wf_options) -> None:
     """Backtest STRATEGY (default sma_cross) and write results with a tear sheet vs SPY.
 
     STRATEGY is a registered name (see `fw strategies`), path/to/file.py:ClassName or
@@ -119,7 +123,7 @@ def backtest(strategy: str, symbols, start, end, sets, fill, data_dir, out, cost
         sets=tuple(sets), fill=fill, data_dir=data_dir, out=out or _default_out(strategy),
         cost_sets=tuple(cost_sets), no_costs=no_costs, initial_cash=initial_cash,
         benchmark=benchmark, tearsheet=not no_tearsheet, walk_forward=walk_forward,
-        wf_options=wf_options,
+        wf_options=wf_options, risk_off=risk_off, risk_sets=tuple(risk_sets),
     )
     walkforward_writer = None
     if walk_forward:

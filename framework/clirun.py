@@ -18,6 +18,8 @@ from framework.costs import CostSpec
 from framework.engine import EngineSpec
 from framework.errors import DataError, ParameterError
 from framework.portfolio import BacktestResult, Benchmark, write_run
+from framework.risk import RiskSpec
+from framework.risk.spec import parse_risk_overrides
 from framework.strategy import Params, Strategy, make_params, parse_overrides
 from framework.types import Bars
 
@@ -43,6 +45,8 @@ class BacktestRequest:
     tearsheet: bool = True
     walk_forward: bool = False
     wf_options: Mapping[str, Any] = field(default_factory=dict)
+    risk_off: bool = False
+    risk_sets: tuple[str, ...] = ()
 
 
 def resolve_params(strategy: Strategy, sets: Sequence[str]) -> Params:
@@ -116,7 +120,17 @@ def build_spec(request: BacktestRequest) -> BacktestSpec:
     engine_kwargs: dict[str, Any] = {"fill": request.fill}
     if request.initial_cash is not None:
         engine_kwargs["initial_cash"] = request.initial_cash
-    return BacktestSpec(engine=EngineSpec(**engine_kwargs), costs=costs)
+    return BacktestSpec(engine=EngineSpec(**engine_kwargs), costs=costs, risk=build_risk(request))
+
+
+def build_risk(request: BacktestRequest) -> RiskSpec:
+    """The YAML config's risk rules (``--risk-off``: none), with ``--risk name=value``."""
+    if request.risk_off:
+        return RiskSpec.off()
+    from framework.config import load_config
+
+    risk = RiskSpec.from_config(load_config())
+    return risk.with_overrides(parse_risk_overrides(request.risk_sets))
 
 
 def _float(key: str, raw: str) -> float:
@@ -149,6 +163,7 @@ def run_notes(result: BacktestResult, bars: Bars, spec: BacktestSpec) -> list[st
     )
     costs = ", ".join(f"{k} ${v:,.2f}" for k, v in result.sim.costs.items())
     notes = [fill, f"Costs: {describe_costs(spec.costs)} (totals: {costs})"]
+    notes.append("Risk rules: " + "; ".join(spec.risk.describe()))
     for sym in bars.symbols:
         info = bars.info.get(sym)
         if info is not None:
@@ -199,6 +214,7 @@ def write_outputs(request, result: BacktestResult, bars: Bars, spec: BacktestSpe
         "end": bars.index[-1].isoformat(),
         "engine": dataclasses.asdict(spec.engine),
         "costs": spec.costs.to_dict(),
+        "risk": spec.risk.to_dict(),
         "data_sources": {s: i.__dict__ for s, i in bars.info.items()},
         "benchmark": result.benchmark.name if result.benchmark else None,
         "notes": notes,
@@ -257,6 +273,13 @@ def print_summary(result: BacktestResult, paths: Mapping[str, Path]) -> None:
     console.print(table)
     if result.sim.optimistic_fill:
         console.print("[yellow]fill=close is optimistic: it trades at the price the decision saw.[/]")
+    rules = s.get("risk_rules") or []
+    events = s.get("risk_events") or {}
+    console.print(
+        "risk rules: " + ("; ".join(rules) if rules else "off")
+        + ("  |  events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())) if events else "")
+        + ("  (see config/trading_config.yaml; --risk-off or --risk NAME=VALUE to change)" if rules else "")
+    )
     for name, path in paths.items():
         console.print(f"{name:>10}: {path}")
 

@@ -51,6 +51,8 @@ N_DETAIL = 5
 # -- fill record columns ----------------------------------------------------------------------
 F_BAR = 0  # int columns
 F_ASSET = 1
+F_REASON = 2  # exit reason code of the risk layer (0 = signal)
+N_FILL_INT = 3
 F_QTY = 0  # float columns
 F_PRICE = 1
 F_COMMISSION = 2

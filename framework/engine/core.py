@@ -9,6 +9,11 @@ are shrunk by one common factor, if needed, so that gross exposure stays within
 zero). Every buy is scaled alike, so no asset is favoured; vectorbt's ``call_seq="auto"``
 instead fills the smallest buys first and cuts the last one, so the two differ only when
 several buys compete for too little cash. Shorts pay no borrow fee.
+
+The risk layer (``framework.risk``, off unless a :class:`RiskSpec` is given) runs inside the
+same pass: it resizes and caps targets when they are received, changes or drops sized orders
+before they fill, exits positions on stops intrabar, and trips breakers at the close. Every
+applied rule is a row of ``SimResult.risk_events``; every trade has an ``exit_reason``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from framework.engine.result import GridResult, SimResult
 from framework.engine.spec import EngineSpec
 from framework.engine.trades import fills_frame, trades_frame
 from framework.errors import EngineError
+from framework.risk import _layout as risk_layout
+from framework.risk._nb import new_risk_state_nb
+from framework.risk.events import events_frame, exit_reasons
+from framework.risk.inputs import risk_inputs
+from framework.risk.spec import RiskSpec
 from framework.types import Bars
 
 
@@ -31,6 +41,8 @@ def simulate(
     target: np.ndarray,
     spec: EngineSpec = EngineSpec(),
     costs: CostSpec = CostSpec(),
+    risk: RiskSpec | None = None,
+    regime: np.ndarray | None = None,
 ) -> SimResult:
     """Simulate one portfolio that follows ``target`` weights over ``bars``.
 
@@ -47,6 +59,10 @@ def simulate(
         Fill timing, rebalancing, share rounding, shorting and leverage.
     costs : CostSpec
         Commission, slippage, impact and participation cap (all on by default).
+    risk : RiskSpec, optional
+        Risk rules applied inside the pass (default: off, the engine's plain behaviour).
+    regime : (n_bars,) int array, optional
+        Causal regime label per bar selecting ``risk.regime_overrides``.
 
     Returns
     -------
@@ -59,11 +75,22 @@ def simulate(
     """
     _check_bars(bars)
     weights = _as_target(target, bars, "target")
-    arrays, fills_int, fills_float, totals, marks = _run_recorded(bars, weights, spec, costs)
+    risk = risk or RiskSpec.off()
+    run = _run_recorded(bars, weights, spec, costs, risk_inputs(bars, risk, regime))
+    arrays, fills_int, fills_float, totals, marks, events = run
+    trades = trades_frame(fills_int, fills_float, marks, bars.index, bars.symbols)
+    trades["exit_reason"] = exit_reasons(
+        trades,
+        fills_int[:, layout.F_BAR],
+        fills_int[:, layout.F_ASSET],
+        fills_float[:, layout.F_QTY],
+        fills_int[:, layout.F_REASON],
+        bars.symbols,
+    )
     return SimResult(
         *arrays,
         fills=fills_frame(fills_int, fills_float, bars.index, bars.symbols),
-        trades=trades_frame(fills_int, fills_float, marks, bars.index, bars.symbols),
+        trades=trades,
         costs={
             "commission": float(totals[layout.T_COMMISSION]),
             "slippage": float(totals[layout.T_SLIPPAGE]),
@@ -76,6 +103,8 @@ def simulate(
         initial_cash=float(spec.initial_cash),
         spec=spec,
         cost_spec=costs,
+        risk_events=events_frame(*events, bars.index, bars.symbols),
+        risk_spec=risk,
     )
 
 
@@ -84,6 +113,8 @@ def simulate_grid(
     targets: np.ndarray,
     spec: EngineSpec = EngineSpec(),
     costs: CostSpec = CostSpec(),
+    risk: RiskSpec | None = None,
+    regime: np.ndarray | None = None,
 ) -> GridResult:
     """Simulate ``k`` independent portfolios on one asset in one jitted call.
 
@@ -96,8 +127,8 @@ def simulate_grid(
         Bars of exactly one asset.
     targets : array_like
         Target weights, shape ``(n_bars, k)`` (a 1-D array counts as one portfolio).
-    spec, costs
-        As for :func:`simulate`.
+    spec, costs, risk, regime
+        As for :func:`simulate` (each portfolio has its own risk state).
 
     Returns
     -------
@@ -116,7 +147,10 @@ def simulate_grid(
             "Select one with bars.select([symbol]) or use simulate for a universe."
         )
     grid = _as_grid_targets(targets, bars.n_bars)
-    equity, totals = _nb.run_grid_nb(*_price_arrays(bars), grid, _params(spec, costs))
+    risk = risk or RiskSpec.off()
+    equity, totals, n_events = _nb.run_grid_nb(
+        _price_arrays(bars), grid, _params(spec, costs), risk_inputs(bars, risk, regime)
+    )
     return GridResult(
         equity=equity.T,  # a view: column-major (n, k), each portfolio contiguous
         n_fills=totals[:, layout.T_FILLS].astype(np.int64),
@@ -126,38 +160,56 @@ def simulate_grid(
         traded_value=totals[:, layout.T_TRADED_VALUE].copy(),
         impact_skipped_fills=totals[:, layout.T_IMPACT_SKIPPED].astype(np.int64),
         bars_in_market=totals[:, layout.T_BARS_IN_MARKET].astype(np.int64),
+        risk_events=n_events.astype(np.int64),
         index=bars.index,
         symbol=bars.symbols[0],
         initial_cash=float(spec.initial_cash),
         optimistic_fill=spec.optimistic_fill,
         spec=spec,
         cost_spec=costs,
+        risk_spec=risk,
     )
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _run_recorded(bars: Bars, weights: np.ndarray, spec: EngineSpec, costs: CostSpec):
+def _run_recorded(bars: Bars, weights: np.ndarray, spec: EngineSpec, costs: CostSpec, risk):
     """Run the kernel with fill recording; returns the read-only per-bar arrays (equity, cash,
-    positions, gross value, traded value), the fill records, the totals and the final marks."""
+    positions, gross value, traded value), the fill records, the totals, the final marks and
+    the risk event records."""
     n, m = weights.shape
     equity, per_bar, positions = np.empty(n), np.empty((3, n)), np.empty((n, m))
     prices, params = _price_arrays(bars), _params(spec, costs)
     # room for every accepted target plus volume-capped carry-overs; if that is still short,
-    # the pass counted every fill and one re-run with the exact room records them all
+    # the pass counted every fill (and event) and one re-run with the exact room records them
     room = _nb.count_new_targets_nb(weights, params) + 2 * n + 64
+    event_room = 2 * n + 64
     while True:
-        fills_int, fills_float = np.empty((room, 2), np.int64), np.empty((room, 5))
+        fills_int = np.empty((room, layout.N_FILL_INT), np.int64)
+        fills_float = np.empty((room, 5))
+        events = (np.empty((event_room, 3), np.int64), np.empty((event_room, 3)))
+        risk_state = new_risk_state_nb(m, float(spec.initial_cash))
         totals, marks = _nb.run_nb(
-            *prices, weights, params, equity, per_bar, positions, (fills_int, fills_float)
+            prices,
+            weights,
+            params,
+            equity,
+            per_bar,
+            positions,
+            (fills_int, fills_float),
+            risk,
+            risk_state,
+            events,
         )
         n_fills = int(totals[layout.T_FILLS])
-        if n_fills <= room:
+        n_events = int(risk_state[1][risk_layout.G_EVENTS])
+        if n_fills <= room and n_events <= event_room:
             break
-        room = n_fills
+        room, event_room = max(room, n_fills), max(event_room, n_events)
     arrays = [equity, per_bar[0], positions, per_bar[1], per_bar[2]]
     for arr in arrays:
         arr.setflags(write=False)
-    return arrays, fills_int[:n_fills], fills_float[:n_fills], totals, marks
+    events = (events[0][:n_events], events[1][:n_events])
+    return arrays, fills_int[:n_fills], fills_float[:n_fills], totals, marks, events
 
 
 def _params(spec: EngineSpec, costs: CostSpec) -> np.ndarray:

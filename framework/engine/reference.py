@@ -15,15 +15,21 @@ from framework.costs import CostSpec
 from framework.engine.spec import EngineSpec
 
 
-def simulate_reference(open_, close, volume, target, spec: EngineSpec, costs: CostSpec) -> dict:
+def simulate_reference(
+    open_, close, volume, target, spec: EngineSpec, costs: CostSpec, risk=None
+) -> dict:
     """Simulate with plain loops; arrays are (n, m) nested sequences of floats.
 
+    ``risk`` is an optional ``framework.risk.reference.RiskReference`` (the slow twin of the
+    risk rules), updated in place.
+
     Returns a dict with ``equity, cash, gross, traded`` (lists), ``positions`` (list of lists),
-    ``fills`` (list of ``(bar, asset, qty, price, commission, slippage, impact)``), ``totals``
-    (dict) and ``marks`` (list).
+    ``fills`` (list of ``(bar, asset, qty, price, commission, slippage, impact)``), ``reasons``
+    (exit reason per fill), ``totals`` (dict) and ``marks`` (list).
     """
     n, m = len(close), len(close[0])
     rules = _Rules(spec, costs)
+    risk = risk if risk is not None and risk.on else None
     state = {
         "cash": float(spec.initial_cash),
         "pos": [0.0] * m,
@@ -31,18 +37,33 @@ def simulate_reference(open_, close, volume, target, spec: EngineSpec, costs: Co
         "last": [math.nan] * m,
         "pending": [None] * m,
         "remaining": [0.0] * m,
+        "risk": risk,
+        "reasons": [],
     }
     out = {"equity": [], "cash": [], "gross": [], "traded": [], "positions": [], "fills": []}
     for i in range(n):
         decision = i if spec.fill == "close" else i - 1
         if decision >= 0:
-            _receive(rules, state, [float(x) for x in target[decision]])
+            row = [float(x) for x in target[decision]]
+            if risk is None:
+                _receive(rules, state, row)
+            else:
+                _receive_risk(rules, state, row, decision, close)
+        if risk is not None and risk.g["flatten"]:
+            risk.flatten(_risk_view(state))
         prices = close[i] if spec.fill == "close" else open_[i]
         traded = 0.0
         busy = any(p is not None for p in state["pending"]) or any(state["remaining"])
         if busy:
             orders = _orders_for_bar(rules, state, prices, volume[i])
+            if risk is not None:
+                state["atr_row"] = risk.atr[max(decision, 0)]
+                orders = risk.filter_orders(i, decision, orders, state["pos"])
             for fill in _execute(rules, state, i, orders, close, volume[i]):
+                out["fills"].append(fill)
+                traded += abs(fill[2]) * fill[3]
+        if risk is not None and risk.stops_on(max(decision, 0)):
+            for fill in _stop_fills(rules, state, i, (open_, close, volume), decision):
                 out["fills"].append(fill)
                 traded += abs(fill[2]) * fill[3]
         equity, gross = state["cash"], 0.0
@@ -57,7 +78,11 @@ def simulate_reference(open_, close, volume, target, spec: EngineSpec, costs: Co
         out["gross"].append(gross)
         out["traded"].append(traded)
         out["positions"].append(list(state["pos"]))
+        if risk is not None:
+            risk.update_extremes(i, state["pos"], spec.fill == "close")
+            risk.close_checks(i, equity)
     fills = out["fills"]
+    out["reasons"] = state["reasons"]
     out["totals"] = {
         "commission": sum(f[4] for f in fills),
         "slippage": sum(f[5] for f in fills),
@@ -127,6 +152,68 @@ def _receive(rules: _Rules, state: dict, row: list[float]) -> None:
             state["pending"][j] = weight
             state["remaining"][j] = 0.0
             state["last"][j] = weight
+
+
+def _risk_view(state: dict) -> dict:
+    """The engine state with NaN for "no pending target" (the risk twin's convention); edits
+    of ``pending`` are copied back by :func:`_receive_risk`/flatten callers."""
+    return _PendingView(state)
+
+
+class _PendingView(dict):
+    """``state`` seen with NaN pending targets; writes go through to ``state``."""
+
+    def __init__(self, state: dict) -> None:
+        super().__init__(state)
+        self["pending"] = _NanList(state["pending"])
+
+
+class _NanList:
+    """A list view mapping ``None`` <-> NaN."""
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def __getitem__(self, j):
+        value = self.items[j]
+        return math.nan if value is None else value
+
+    def __setitem__(self, j, value) -> None:
+        self.items[j] = None if math.isnan(value) else value
+
+
+def _receive_risk(rules: _Rules, state: dict, row, decision: int, close) -> None:
+    spec = rules.spec
+    state["risk"].receive(
+        _risk_view(state), row, decision, close, spec.rebalance == "every_bar", spec.allow_short
+    )
+
+
+def _stop_fills(rules: _Rules, state: dict, i: int, bar_arrays, decision: int) -> list:
+    """Stop, take-profit and time-stop exits on bar ``i`` (the risk twin decides)."""
+    open_, close, volume = bar_arrays
+    risk = state["risk"]
+    fills = []
+    for j in range(len(state["pos"])):
+        position = state["pos"][j]
+        if position == 0.0:
+            continue
+        bar_prices = (open_[i][j], risk.high[i][j], risk.low[i][j], close[i][j])
+        hit = risk.stop_exit(i, j, position, bar_prices, rules.spec.fill == "close", decision)
+        if hit is None:
+            continue
+        price, reason, rule = hit
+        sigma = rules.sigma(close, i, j) if rules.coef > 0.0 else math.nan
+        d = {"asset": j, "qty": -position, "price": price, "sigma": sigma}
+        state["stop_reason"] = reason
+        fill = _fill(rules, state, i, d, abs(position), volume[i])
+        risk.mark_stopped(j, reason)
+        state["pending"][j] = None
+        state["remaining"][j] = 0.0
+        detail = i - risk.entry_bar[j] if rule == 10 else fill[3]
+        risk.event(i, j, rule, position, state["pos"][j], detail)
+        fills.append(fill)
+    return fills
 
 
 def _orders_for_bar(rules: _Rules, state: dict, prices, volumes) -> list[tuple[int, float, float]]:
@@ -291,6 +378,14 @@ def _fill(rules: _Rules, state: dict, i: int, d: dict, shares: float, volumes) -
     state["long"] += (max(new, 0.0) - max(position, 0.0)) * price
     state["short"] += (max(-new, 0.0) - max(-position, 0.0)) * price
     state["pos"][j] = new
+    risk = state.get("risk")
+    if risk is not None:
+        stop = state.pop("stop_reason", None)
+        atr_value = math.nan if stop is not None else state["atr_row"][j]
+        risk.track_fill(j, position, new, fill_price, fee, i, atr_value)
+        state["reasons"].append(risk.reason[j] if stop is None else stop)
+    else:
+        state.setdefault("reasons", []).append(0)
     if math.isnan(state["mark"][j]):
         state["mark"][j] = price
     rules.skipped += int(skipped)

@@ -9,6 +9,12 @@ import pandas as pd
 
 from framework.costs import CostSpec
 from framework.engine.spec import EngineSpec
+from framework.risk.events import EVENT_COLUMNS
+from framework.risk.spec import RiskSpec
+
+
+def _no_events() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(EVENT_COLUMNS))
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,8 +53,12 @@ class SimResult:
         Bar close times (UTC).
     symbols : tuple of str
     initial_cash : float
-    spec, cost_spec
+    spec, cost_spec, risk_spec
         The resolved configuration of the run.
+    risk_events : DataFrame
+        One row per applied risk rule: ``bar, time, symbol`` ("*" for the portfolio), ``rule,
+        before, after, detail`` (see ``framework.risk.events.RULE_HELP``). Decision-time rules
+        are stamped with the decision bar, stops and order rules with the fill bar.
     """
 
     equity: np.ndarray
@@ -66,6 +76,8 @@ class SimResult:
     initial_cash: float
     spec: EngineSpec = field(default_factory=EngineSpec)
     cost_spec: CostSpec = field(default_factory=CostSpec)
+    risk_events: pd.DataFrame = field(default_factory=_no_events)
+    risk_spec: RiskSpec = field(default_factory=RiskSpec.off)
 
     @property
     def returns(self) -> pd.Series:
@@ -103,7 +115,9 @@ class GridResult:
     symbol : str
     initial_cash : float
     optimistic_fill : bool
-    spec, cost_spec
+    risk_events : (k,) ndarray
+        Number of risk events per portfolio.
+    spec, cost_spec, risk_spec
         The resolved configuration of the run.
     """
 
@@ -121,6 +135,8 @@ class GridResult:
     optimistic_fill: bool
     spec: EngineSpec = field(default_factory=EngineSpec)
     cost_spec: CostSpec = field(default_factory=CostSpec)
+    risk_events: np.ndarray | None = None
+    risk_spec: RiskSpec = field(default_factory=RiskSpec.off)
 
     @property
     def n_portfolios(self) -> int:

@@ -200,7 +200,7 @@ def evaluate(ctx: InSample, candidates: Sequence[Params]) -> Evaluation:
             if train.n_assets == 1:
                 sink.add(c, window[:, 0])
             else:
-                sim = simulate(train, window, ctx.backtest.engine, ctx.backtest.costs)
+                sim = simulate(train, window, ctx.backtest.engine, ctx.backtest.costs, ctx.backtest.risk)
                 returns[:, c] = sim.returns.to_numpy()
                 n_fills[c] = len(sim.fills)
     sink.flush()
@@ -237,7 +237,10 @@ class _GridSink:
         if not self.columns:
             return
         used = len(self.columns)
-        grid = simulate_grid(self.train, self.block[:, :used], self.spec.engine, self.spec.costs)
+        # in-sample scoring applies the same risk rules as the stitched out-of-sample run
+        grid = simulate_grid(
+            self.train, self.block[:, :used], self.spec.engine, self.spec.costs, self.spec.risk
+        )
         self.returns[:, self.columns] = grid.returns
         self.n_fills[self.columns] = grid.n_fills
         self.columns = []
