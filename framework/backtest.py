@@ -55,6 +55,7 @@ def run_backtest(
     spec: BacktestSpec | None = None,
     benchmark: Benchmark | None = None,
     target: np.ndarray | None = None,
+    regime: np.ndarray | None = None,
 ) -> BacktestResult:
     """Run one backtest and summarize it.
 
@@ -72,6 +73,8 @@ def run_backtest(
         Buy-and-hold comparison aligned to ``bars.index``.
     target : ndarray, optional
         Precomputed targets (e.g. stitched walk-forward targets); computed when omitted.
+    regime : ndarray, optional
+        Causal regime label per bar, switching the risk rules' ``regime_overrides``.
     """
     if bars.n_bars < 2:
         raise DataError(
@@ -81,7 +84,7 @@ def run_backtest(
     spec = spec or BacktestSpec()
     if target is None:
         target = compute_target(strategy, bars, params)
-    sim = simulate(bars, target, spec.engine, spec.costs, spec.risk)
+    sim = simulate(bars, target, spec.engine, spec.costs, spec.risk, regime)
     summary = summarize_sim(sim, bars, benchmark)
     summary["strategy"] = strategy.name
     return BacktestResult(

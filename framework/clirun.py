@@ -198,9 +198,24 @@ def run_backtest_command(
             request, bars, params, spec, benchmark, write_tearsheet, write_walkforward_report,
             write_outputs=write_outputs,
         )
-    result = run_backtest(request.strategy, bars, params, spec, benchmark)
+    regime = regime_series(bars, request.benchmark, request.data_dir) if spec.risk.regime_overrides else None
+    result = run_backtest(request.strategy, bars, params, spec, benchmark, regime=regime)
     write_outputs(request, result, bars, spec, write_tearsheet)
     return result
+
+
+def regime_series(bars: Bars, benchmark: str, data_dir: Path | None):
+    """Causal regime labels per bar (config/regimes.yaml) of the benchmark symbol when it is
+    traded, else the first symbol; VIX from the same data source when it has one."""
+    from framework.data import load_bars
+    from framework.regime import regime_labels
+
+    symbol = benchmark if benchmark in bars.symbols else bars.symbols[0]
+    try:
+        vix = load_bars(["VIX"], data_dir=data_dir)
+    except DataError:
+        vix = None  # regime rules fall back to realized volatility (see config/regimes.yaml)
+    return regime_labels(bars.select([symbol]), vix=vix)[:, 0]
 
 
 def write_outputs(request, result: BacktestResult, bars: Bars, spec: BacktestSpec,

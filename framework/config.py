@@ -148,6 +148,8 @@ class RiskManagementSection(_Section):
     daily_loss_limit: Fraction = 0.05
     stop_loss: StopLossSection = StopLossSection()
     circuit_breaker: CircuitBreakerSection = CircuitBreakerSection()
+    # regime name -> {risk setting: value}; names and settings are checked by RiskSpec
+    regime_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
 class NotificationsSection(_Section):

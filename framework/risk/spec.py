@@ -194,6 +194,7 @@ class RiskSpec:
             drift_threshold=float(reb.drift_threshold),
             min_trade_value=float(reb.min_trade_value),
             max_trades_per_rebalance=int(reb.max_trades_per_rebalance),
+            regime_overrides=dict(getattr(risk, "regime_overrides", {}) or {}),
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> RiskSpec:

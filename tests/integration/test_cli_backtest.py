@@ -123,3 +123,29 @@ def test_check_passes_registered_and_fails_leaky(shared_data):
                                       "--start", "2010-01-01"])
     assert leaky.exit_code == 1
     assert "FAIL" in leaky.output and "feature 'signal'" in leaky.output
+
+
+def test_regime_overrides_from_yaml_switch_risk_rules(shared_data, tmp_path, monkeypatch):
+    args = ["backtest", "sma_cross", "--symbols", "SPY", "--data-dir", str(shared_data / "daily"),
+            "--no-tearsheet", "--start", "2006-01-01", "--end", "2012-12-31"]
+    plain = _run(*args, "--out", str(tmp_path / "plain"))
+    assert plain.exit_code == 0, plain.output
+    config = tmp_path / "cfg.yaml"
+    config.write_text("risk_management:\n  regime_overrides: {BEAR: {max_position: 0.05}}\n")
+    monkeypatch.setenv("FW_CONFIG", str(config))
+    switched = _run(*args, "--out", str(tmp_path / "switched"))
+    assert switched.exit_code == 0, switched.output
+    a = json.loads((tmp_path / "plain" / "summary.json").read_text())
+    b = json.loads((tmp_path / "switched" / "summary.json").read_text())
+    assert any("regime overrides" in rule for rule in b["risk_rules"])
+    # 2008 is classified BEAR/VOLATILE: capping BEAR positions at 5% must change the outcome
+    assert a["final_equity"] != b["final_equity"]
+
+
+def test_unknown_regime_name_in_config_is_a_clear_error(tmp_path, monkeypatch):
+    config = tmp_path / "cfg.yaml"
+    config.write_text("risk_management:\n  regime_overrides: {BAER: {max_position: 0.05}}\n")
+    monkeypatch.setenv("FW_CONFIG", str(config))
+    result = CliRunner().invoke(main, ["backtest", "--no-tearsheet", "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    assert "BAER" in result.output and "BEAR" in result.output
