@@ -6,9 +6,50 @@ line to the class.
 
 from __future__ import annotations
 
+from strategies.bollinger_reversion import BollingerReversion
+from strategies.donchian_breakout import DonchianBreakout
+from strategies.dual_momentum import DualMomentum
+from strategies.ema_cross import EmaCross
+from strategies.macd_trend import MacdTrend
 from strategies.momentum import CrossSectionalMomentum
+from strategies.portfolio import MaxSharpePortfolio, MinVariancePortfolio, RiskParityRebalance
+from strategies.regime_switch import RegimeSwitch
+from strategies.rsi_reversion import RsiReversion
 from strategies.sma_cross import SmaCross
+from strategies.vol_target_trend import VolTargetTrend
 
-REGISTRY = {cls.name: cls for cls in (SmaCross, CrossSectionalMomentum)}
+REGISTRY = {
+    cls.name: cls
+    for cls in (
+        SmaCross,
+        CrossSectionalMomentum,
+        EmaCross,
+        RsiReversion,
+        BollingerReversion,
+        DonchianBreakout,
+        MacdTrend,
+        VolTargetTrend,
+        DualMomentum,
+        RegimeSwitch,
+        RiskParityRebalance,
+        MinVariancePortfolio,
+        MaxSharpePortfolio,
+    )
+}
 
-__all__ = ["REGISTRY", "CrossSectionalMomentum", "SmaCross"]
+__all__ = [
+    "REGISTRY",
+    "BollingerReversion",
+    "CrossSectionalMomentum",
+    "DonchianBreakout",
+    "DualMomentum",
+    "EmaCross",
+    "MacdTrend",
+    "MaxSharpePortfolio",
+    "MinVariancePortfolio",
+    "RegimeSwitch",
+    "RiskParityRebalance",
+    "RsiReversion",
+    "SmaCross",
+    "VolTargetTrend",
+]
