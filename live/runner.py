@@ -1,0 +1,415 @@
+"""The live runner: closed bar in, target out, orders to the broker; crash-only.
+
+For each closed bar (DESIGN.md sections 2-6), in this order, each step idempotent:
+
+1. store the bar; a simulated broker sees it (fills the orders of the previous bar at its open);
+2. record the broker's new fills (deduplicated by execution id) with the position and risk state
+   they produce, in one transaction each;
+3. compute the target with the :class:`~framework.stepper.Stepper` (the backtest's decisions);
+4. apply the risk rules (``framework.risk.live``) or, with risk off, the engine's ``on_change``
+   rule; the kill switch (ACTIVE / REDUCING / HALTED) then drops what it forbids;
+5. size orders ``target * equity / close - position`` with a deterministic ``client_order_id``
+   (strategy, run, bar time, symbol), store them, then submit them;
+6. commit the bar: decisions with their features, stepper snapshot, accepted targets, equity and
+   risk state in one transaction.
+
+A crash anywhere replays the bar: the stored orders keep their ids (the broker rejects a
+duplicate), fills are deduplicated, and the stepper and risk state come back from the last
+committed bar. Startup is recovery: restore, reconcile orders and positions with the broker,
+halt with an event on a mismatch, then trade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from framework.engine import EngineSpec
+from framework.engine._layout import ORDER_DUST
+from framework.errors import BrokerError
+from framework.risk import RiskSpec
+from framework.risk import live as risk_live
+from framework.risk.inputs import risk_inputs
+from framework.risk.state import RiskState
+from framework.stepper import Stepper, entry_at
+from framework.strategy import Strategy, compute_features
+from live.broker import Broker, DuplicateOrderError, OrderRequest
+from live.feeds import ClosedBar, Feed
+from live.state import Store
+
+KILL_STATES: tuple[str, ...] = ("ACTIVE", "REDUCING", "HALTED")
+_OPEN = ("new", "submitted", "partially_filled")
+_POSITION_TOLERANCE = 1e-6  # shares: below this, store and broker agree
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    """How the runner trades.
+
+    Parameters
+    ----------
+    run_id : str
+        Name of the run in the store; a run that exists is resumed.
+    engine : EngineSpec
+        ``rebalance``, ``allow_short`` and ``whole_shares`` as in the backtest.
+    risk : RiskSpec
+        Risk rules (default off).
+    dry_run : bool
+        Record decisions and intended orders without sending them.
+    record_features : bool
+        Store the feature values of every decision (costs one more feature pass per bar).
+    """
+
+    run_id: str
+    engine: EngineSpec = field(default_factory=EngineSpec)
+    risk: RiskSpec = field(default_factory=RiskSpec.off)
+    dry_run: bool = False
+    record_features: bool = True
+
+
+def client_order_id(strategy: str, run_id: str, bar_time: str, symbol: str) -> str:
+    """Deterministic id of the order decided at ``bar_time``: a re-run sends the same id."""
+    stamp = bar_time.replace("-", "").replace(":", "").replace("+0000", "Z")
+    raw = f"{strategy}:{run_id}:{stamp}:{symbol}"
+    if len(raw) <= 64:
+        return raw
+    # brokers cap the id length (Alpaca: 128); a digest keeps it unique and deterministic
+    return f"{strategy[:16]}:{hashlib.sha256(raw.encode()).hexdigest()[:40]}"
+
+
+class Runner:
+    """Drive one strategy on a feed against a broker, with all state in ``store``.
+
+    Parameters
+    ----------
+    strategy : Strategy
+    schedule : Params or sequence of (effective_from, Params)
+        Fixed parameters or a walk-forward schedule.
+    store : Store
+    broker : Broker
+    symbols : sequence of str
+    spec : RunnerSpec
+    checkpoint : callable, optional
+        Called as ``checkpoint(point, bar_time)`` at the steps where a crash is interesting
+        (``"bar_stored"``, ``"fills_recorded"``, ``"orders_stored"``, ``"orders_submitted"``);
+        tests raise from it to simulate a crash.
+    """
+
+    def __init__(self, strategy: Strategy, schedule, store: Store, broker: Broker,
+                 symbols: Sequence[str], spec: RunnerSpec,
+                 checkpoint: Callable[[str, str], None] | None = None) -> None:
+        self.strategy, self.schedule, self.store, self.broker = strategy, schedule, store, broker
+        self.symbols, self.spec = tuple(symbols), spec
+        self.run_id = spec.run_id
+        self._checkpoint = checkpoint or (lambda point, when: None)
+        self.stepper: Stepper | None = None
+        self.n_bars = 0
+        self.last_bar: str | None = None
+        self.last_target = np.full(len(self.symbols), np.nan)
+        self.risk_state: RiskState | None = None
+        self._known_fills: set[str] = set()
+
+    # -- startup = recovery ---------------------------------------------------------------------
+    def start(self, config: Mapping[str, Any] | None = None) -> None:
+        """Create the run or restore it from the store, then reconcile with the broker."""
+        run = self.store.run(self.run_id)
+        if run is None:
+            self.store.create_run(self.run_id, self.strategy.name, self.symbols, config or {})
+            self.stepper = Stepper(self.strategy, self.schedule, self.symbols)
+            self.store.event(self.run_id, "start", f"new run {self.run_id} of {self.strategy.name}")
+        else:
+            self._restore(run)
+        if self.spec.risk.enabled and self.risk_state is None:
+            saved = self.store.risk_state(self.run_id)
+            self.risk_state = (RiskState.from_dict(saved) if saved else RiskState.new(
+                len(self.symbols), self.broker.account().equity))
+        self._known_fills = {f["execution_id"] for f in self.store.fills(self.run_id)}
+        if not self.spec.dry_run:
+            self.reconcile()
+
+    def _restore(self, run: Mapping[str, Any]) -> None:
+        if tuple(run["symbols"]) != self.symbols:
+            raise BrokerError(
+                f"run {self.run_id!r} trades {run['symbols']}; asked for {list(self.symbols)}. "
+                "Use the same --symbols or another --run name."
+            )
+        snapshot = run["stepper"]
+        if snapshot:
+            bars = self.store.load_bars(self.run_id, self.symbols)
+            self.stepper = Stepper.restore(self.strategy, self.schedule, snapshot, bars)
+            self.n_bars = int(snapshot["n_bars"])
+        else:
+            self.stepper = Stepper(self.strategy, self.schedule, self.symbols)
+        self.last_bar = run["last_bar"]
+        if run["last_target"] is not None:
+            self.last_target = np.array(
+                [np.nan if x is None else x for x in run["last_target"]], np.float64)
+        self.store.event(self.run_id, "recover", f"resumed after bar {self.last_bar} ({self.n_bars} bars)")
+
+    def reconcile(self) -> bool:
+        """Bring the store in line with the broker: order statuses, unsent orders of committed
+        bars, fills missed while down; then compare positions. A mismatch halts the run."""
+        for order in self.store.orders(self.run_id, _OPEN):
+            seen = self.broker.order(order["client_order_id"])
+            if seen is None and self.last_bar is not None and order["bar_time"] <= self.last_bar:
+                self._submit(order)
+            elif seen is not None:
+                self._copy_status(order["client_order_id"], seen)
+        self.sync_fills(self.n_bars - 1)
+        mine = self.store.positions(self.run_id)
+        theirs = dict(self.broker.positions())
+        bad = {s: (mine.get(s, 0.0), theirs.get(s, 0.0)) for s in set(mine) | set(theirs)
+               if abs(mine.get(s, 0.0) - theirs.get(s, 0.0)) > _POSITION_TOLERANCE}
+        if bad:
+            detail = ", ".join(f"{s}: store {a} vs broker {b}" for s, (a, b) in sorted(bad.items()))
+            self.store.update_run(self.run_id, kill_switch="HALTED")
+            self.store.event(self.run_id, "reconcile_mismatch",
+                             f"positions differ ({detail}); trading HALTED. Check the broker "
+                             "account, then `fw resume`.")
+            return False
+        return True
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self, feed: Feed, progress: Callable[[int, ClosedBar], None] | None = None) -> int:
+        """Process every bar of ``feed``; returns how many were new. Marks the run finished."""
+        done = 0
+        for bar in feed:
+            if self.process(bar):
+                done += 1
+                if progress is not None:
+                    progress(self.n_bars, bar)
+        self.store.update_run(self.run_id, status="finished")
+        self.store.event(self.run_id, "finish", f"replay ended after {self.n_bars} bars")
+        return done
+
+    def process(self, bar: ClosedBar) -> bool:
+        """Handle one closed bar; False when it was already processed (a replay after restart)."""
+        when = bar.time.isoformat()
+        if self.last_bar is not None and when <= self.last_bar:
+            return False
+        self.store.save_bar(self.run_id, when, self.symbols, bar.row())
+        on_bar = getattr(self.broker, "on_bar", None)
+        if on_bar is not None and not self.spec.dry_run:
+            on_bar(bar)
+        self._checkpoint("bar_stored", when)
+        index = self.n_bars
+        self.sync_fills(index)
+        self._checkpoint("fills_recorded", when)
+        target = self.stepper.update(when, **bar.row())
+        pending = self._decide(target, bar, index)
+        orders = self._orders(pending, bar, when)
+        self.store.add_orders(self.run_id, orders)
+        self._checkpoint("orders_stored", when)
+        for order in orders:
+            if order["status"] == "new":
+                self._submit(order)
+        self._checkpoint("orders_submitted", when)
+        account = self.broker.account()
+        decisions = self._decision_rows(target, pending, orders, when)
+        self.n_bars += 1
+        self.store.commit_bar(
+            self.run_id, when, decisions,
+            {"stepper": self.stepper.snapshot(), "last_target": _json_floats(self.last_target)},
+            (account.cash, account.equity),
+            self.risk_state.to_dict() if self.risk_state is not None else None,
+        )
+        self.last_bar = when
+        return True
+
+    # -- steps ----------------------------------------------------------------------------------
+    def sync_fills(self, bar_index: int) -> int:
+        """Record the broker's fills not yet stored; returns how many were new."""
+        new = 0
+        for fill in self.broker.fills():
+            if fill.execution_id in self._known_fills:
+                continue
+            j = self.symbols.index(fill.symbol)
+            old = self.store.positions(self.run_id).get(fill.symbol, 0.0)
+            position = old + fill.quantity
+            if self.risk_state is not None:
+                self.risk_state = risk_live.record_fill(
+                    self.risk_state, j, old, position, fill.price, fill.commission, max(bar_index, 0))
+            self.store.record_fill(self.run_id, {
+                "execution_id": fill.execution_id, "client_order_id": fill.client_order_id,
+                "symbol": fill.symbol, "quantity": fill.quantity, "price": fill.price,
+                "commission": fill.commission, "slippage": fill.slippage, "impact": fill.impact,
+                "time": fill.time,
+            }, position, self.risk_state.to_dict() if self.risk_state is not None else None)
+            self._known_fills.add(fill.execution_id)
+            new += 1
+        for order in self.store.orders(self.run_id, _OPEN):
+            seen = self.broker.order(order["client_order_id"])
+            if seen is not None:
+                self._copy_status(order["client_order_id"], seen)
+        return new
+
+    def _decide(self, target: np.ndarray, bar: ClosedBar, index: int) -> np.ndarray:
+        """Pending targets (NaN: no order) after the risk rules or the on_change rule."""
+        if self.spec.risk.enabled:
+            return self._decide_with_risk(target, bar, index)
+        every_bar = self.spec.engine.rebalance == "every_bar"
+        pending = np.full(len(self.symbols), np.nan)
+        for j, weight in enumerate(target):
+            if np.isnan(weight):
+                continue
+            if not self.spec.engine.allow_short and weight < 0.0:
+                weight = 0.0
+            if every_bar or weight != self.last_target[j]:
+                pending[j] = weight
+        return self._apply_kill_switch(pending)
+
+    def _decide_with_risk(self, target: np.ndarray, bar: ClosedBar, index: int) -> np.ndarray:
+        history = self.stepper.history()
+        inputs = risk_inputs(history, self.spec.risk)
+        positions = self._position_vector()
+        account = self.broker.account()
+        marks = np.where(np.isfinite(bar.close), bar.close, 0.0)
+        acct = risk_live.Account(positions, marks, account.cash, self.last_target.copy())
+        pending, accepted, events, state = risk_live.decide_targets(
+            self.risk_state, inputs, history.close, target, index, acct,
+            self.spec.engine.rebalance == "every_bar", self.spec.engine.allow_short)
+        reason, more, state = risk_live.close_checks(
+            state, inputs, index, account.equity, positions, bar.high, bar.low)
+        if reason is not None:
+            pending, state = risk_live.flatten_orders(state, positions, pending, reason)
+        for _, asset, rule, before, after, _ in events + more:
+            self.store.event(self.run_id, f"risk:{rule}",
+                             f"{self.symbols[asset]}: {before:.4g} -> {after:.4g}")
+        self.risk_state = state
+        if self._kill_switch() == "ACTIVE":
+            self.last_target = accepted
+            return pending
+        return self._apply_kill_switch(pending)
+
+    def _apply_kill_switch(self, pending: np.ndarray) -> np.ndarray:
+        """HALTED: nothing; REDUCING: only targets that shrink a position toward flat.
+        Accepted targets are remembered so an unchanged target does not trade again."""
+        state = self._kill_switch()
+        positions = self._position_vector()
+        equity = self.broker.account().equity
+        close = self.stepper.history().close[-1]
+        out = np.full(len(self.symbols), np.nan)
+        for j, weight in enumerate(pending):
+            if np.isnan(weight) or state == "HALTED":
+                continue
+            if state == "REDUCING":
+                wanted = weight * equity / close[j] if close[j] > 0 else 0.0
+                held = positions[j]
+                if not (abs(wanted) <= abs(held) and wanted * held >= 0.0):
+                    continue
+            out[j] = weight
+            self.last_target[j] = weight
+        return out
+
+    def _orders(self, pending: np.ndarray, bar: ClosedBar, when: str) -> list[dict[str, Any]]:
+        """Orders that move each pending asset to its target weight at this close."""
+        equity = self.broker.account().equity
+        positions = self._position_vector()
+        out = []
+        for j, weight in enumerate(pending):
+            price = float(bar.close[j])
+            if np.isnan(weight) or not (np.isfinite(price) and price > 0.0):
+                continue
+            cid = client_order_id(self.strategy.name, self.run_id, when, self.symbols[j])
+            self._cancel_open(self.symbols[j], keep=cid)
+            w = weight if equity > 0.0 else 0.0
+            quantity = w * equity / price - positions[j]
+            if abs(quantity) <= ORDER_DUST * abs(positions[j]):
+                continue
+            if self.spec.engine.whole_shares:
+                quantity = float(np.trunc(quantity))
+            if quantity == 0.0:
+                continue
+            out.append({
+                "client_order_id": cid,
+                "bar_time": when, "symbol": self.symbols[j], "quantity": float(quantity),
+                "status": "dry_run" if self.spec.dry_run else "new",
+            })
+        return out
+
+    def _cancel_open(self, symbol: str, keep: str) -> None:
+        """A new target supersedes the rest of the previous order (as in the engine); ``keep``
+        is this bar's own order, already sent when the bar is replayed after a crash."""
+        if self.spec.dry_run:
+            return
+        for order in self.store.orders(self.run_id, _OPEN):
+            if order["symbol"] == symbol and order["client_order_id"] != keep:
+                try:
+                    seen = self.broker.cancel(order["client_order_id"])
+                except BrokerError as exc:
+                    self.store.error(self.run_id, f"cancel {order['client_order_id']} failed", str(exc))
+                    continue
+                self._copy_status(order["client_order_id"], seen)
+
+    def _submit(self, order: Mapping[str, Any]) -> None:
+        request = OrderRequest(order["client_order_id"], order["symbol"], float(order["quantity"]))
+        try:
+            seen = self.broker.submit(request)
+        except DuplicateOrderError:
+            seen = self.broker.order(request.client_order_id)  # sent before a crash: keep it
+        except BrokerError as exc:
+            self.store.update_order(request.client_order_id, status="rejected")
+            self.store.error(self.run_id, f"order {request.client_order_id} rejected", str(exc))
+            return
+        if seen is not None:
+            self._copy_status(request.client_order_id, seen)
+
+    def _copy_status(self, client_id: str, seen) -> None:
+        status = "submitted" if seen.status == "new" else seen.status
+        avg = seen.average_price if seen.filled_quantity else None
+        self.store.update_order(client_id, status=status, filled_quantity=seen.filled_quantity,
+                                average_price=avg)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _kill_switch(self) -> str:
+        state = self.store.run(self.run_id)["kill_switch"]
+        if self.risk_state is not None and self.risk_state.breaker != "ACTIVE":
+            # the more restrictive of the manual switch and the risk breaker
+            return max(state, self.risk_state.breaker, key=KILL_STATES.index)
+        return state
+
+    def _position_vector(self) -> np.ndarray:
+        held = self.store.positions(self.run_id)
+        return np.array([held.get(s, 0.0) for s in self.symbols])
+
+    def _decision_rows(self, target, pending, orders, when) -> list[dict[str, Any]]:
+        features = self._feature_row() if self.spec.record_features else {}
+        sizes = {o["symbol"]: o["quantity"] for o in orders}
+        rows = []
+        for j, symbol in enumerate(self.symbols):
+            feats = {k: (v[j] if isinstance(v, list) else v) for k, v in features.items()}
+            rows.append({
+                "symbol": symbol, "target": _finite_or_none(target[j]),
+                "pending": _finite_or_none(pending[j]), "order_quantity": sizes.get(symbol),
+                "features": _dumps(feats),
+            })
+        return rows
+
+    def _feature_row(self) -> dict[str, Any]:
+        history = self.stepper.history()
+        params = entry_at(self.stepper.schedule, history.index[-1]).params
+        out = {}
+        for name, values in compute_features(self.strategy, history, params).items():
+            last = np.asarray(values, np.float64)[-1]
+            out[name] = [_finite_or_none(x) for x in np.atleast_1d(last)] if np.ndim(last) else _finite_or_none(last)
+        return out
+
+
+def _finite_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _json_floats(values: np.ndarray) -> list[float | None]:
+    return [_finite_or_none(v) for v in values]
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value)

@@ -1,0 +1,143 @@
+"""Runner scenarios: backtest parity, crash/restart at several kill points, dry run, kill switch,
+reconciliation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from framework.backtest import BacktestSpec, run_backtest
+from framework.costs import CostSpec
+from framework.strategy import compute_target
+from live.runner import client_order_id
+from live.sim import SimSpec
+from live.state import Store
+from strategies.sma_cross import SmaCrossParams
+from tests.live.helpers import PARAMS, bars, play, session
+
+THIN = SimSpec(costs=CostSpec().with_overrides({"max_participation": 0.0005}))
+
+
+def _store(tmp_path, name="s"):
+    return Store(f"sqlite:///{tmp_path / (name + '.sqlite')}")
+
+
+def _final(store: Store, run_id="r1"):
+    fills = [(f["client_order_id"], f["quantity"], f["price"], f["time"]) for f in store.fills(run_id)]
+    orders = [(o["client_order_id"], o["quantity"], o["status"], o["filled_quantity"])
+              for o in store.orders(run_id)]
+    return fills, orders, store.positions(run_id), store.equity(run_id)[["time", "equity"]]
+
+
+def test_decisions_equal_the_backtest_targets(tmp_path):
+    data = bars(n=120, m=2)
+    runner, _ = session(_store(tmp_path), data.symbols)
+    assert play(runner, data) == data.n_bars
+    decided = runner.store.decisions("r1").pivot(index="bar_time", columns="symbol", values="target")
+    expected = compute_target(runner.strategy, data, PARAMS)
+    assert np.array_equal(decided[list(data.symbols)].to_numpy(), expected)
+
+
+def test_parity_with_the_backtest_on_spy(tmp_path, shared_data):
+    from framework.data import load_bars
+
+    data = load_bars(["SPY"], data_dir=shared_data / "daily", start="2015-01-01", end="2020-12-31")
+    params = SmaCrossParams()  # 10/50 cross, long or flat
+    runner, broker = session(_store(tmp_path), data.symbols, sim=SimSpec(costs=CostSpec()),
+                             params=params)
+    play(runner, data)
+    target = compute_target(runner.strategy, data, params)
+    decided = runner.store.decisions("r1")["target"].to_numpy(np.float64)
+    assert np.array_equal(decided, target[:, 0])  # bit for bit
+    backtest = run_backtest(runner.strategy, data, params, BacktestSpec(costs=CostSpec()))
+    fills = runner.store.fills("r1")
+    assert [f["time"] for f in fills] == [t.isoformat() for t in backtest.sim.fills["time"]]
+    assert np.array_equal(np.sign([f["quantity"] for f in fills]),
+                          np.sign(backtest.sim.fills["qty"].to_numpy()))
+    # orders are sized at the decision close (live cannot see the next open): equity differs a
+    # little; measured 0.03-0.04% over 2015-2020
+    final = broker.account().equity
+    assert final == pytest.approx(backtest.summary["final_equity"], rel=2e-3)
+
+
+POINTS = ["bar_stored", "fills_recorded", "orders_stored", "orders_submitted"]
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_crash_and_restart_changes_nothing(tmp_path, point):
+    data = bars(n=90, m=2, seed=5)
+    reference, _ = session(_store(tmp_path, "ref"), data.symbols, sim=THIN)
+    play(reference, data)
+    expected = _final(reference.store)
+    assert any(o[2] == "filled" for o in expected[1]) and len(expected[0]) > len(expected[1]) / 2
+    store = _store(tmp_path, "crash")
+    kills = set(np.random.default_rng(len(point)).choice(np.arange(10, 85), 4, replace=False))
+    kill_times = {data.index[k].isoformat() for k in kills}
+
+    def crash(where, when):
+        if where == point and when in kill_times:
+            kill_times.discard(when)
+            raise KeyboardInterrupt(f"simulated crash at {where} {when}")
+
+    for _ in range(len(kills) + 1):
+        runner, _ = session(store, data.symbols, sim=THIN, checkpoint=crash)
+        try:
+            play(runner, data)
+            break
+        except KeyboardInterrupt:
+            continue
+    got = _final(store)
+    assert got[0] == expected[0] and got[1] == expected[1] and got[2] == expected[2]
+    assert got[3].equals(expected[3])
+    ids = [o[0] for o in got[1]]
+    assert len(ids) == len(set(ids))
+
+
+def test_dry_run_records_intended_orders_only(tmp_path):
+    data = bars(n=60, m=1)
+    runner, broker = session(_store(tmp_path), data.symbols, dry_run=True)
+    play(runner, data)
+    orders = runner.store.orders("r1")
+    assert orders and {o["status"] for o in orders} == {"dry_run"}
+    assert broker.fills() == [] and runner.store.fills("r1") == []
+
+
+def test_halted_run_sends_nothing_and_resume_trades_again(tmp_path):
+    data = bars(n=80, m=1)
+    store = _store(tmp_path)
+    runner, broker = session(store, data.symbols)
+    runner.run(iter([]))
+    store.update_run("r1", kill_switch="HALTED")
+    for i in range(40):
+        runner.process(_bar_at(data, i))
+    assert broker.fills() == [] and store.orders("r1") == []
+    store.update_run("r1", kill_switch="ACTIVE")
+    for i in range(40, 80):
+        runner.process(_bar_at(data, i))
+    assert store.fills("r1")
+
+
+def test_position_mismatch_halts_with_an_event(tmp_path):
+    data = bars(n=40, m=1)
+    store = _store(tmp_path)
+    runner, broker = session(store, data.symbols)
+    for i in range(10):
+        runner.process(_bar_at(data, i))
+    store.set_position("r1", data.symbols[0], 123.0)  # the store and the broker disagree
+    again, _ = session(store, data.symbols)
+    assert store.run("r1")["kill_switch"] == "HALTED"
+    assert store.events("r1")[-1]["kind"] == "reconcile_mismatch"
+
+
+def test_client_order_ids_are_deterministic_and_bounded():
+    a = client_order_id("sma_cross", "r1", "2020-01-02T21:00:00+00:00", "SPY")
+    assert a == client_order_id("sma_cross", "r1", "2020-01-02T21:00:00+00:00", "SPY")
+    assert a != client_order_id("sma_cross", "r1", "2020-01-03T21:00:00+00:00", "SPY")
+    assert len(client_order_id("s" * 50, "r" * 50, "2020-01-02T21:00:00+00:00", "SPY")) <= 64
+
+
+def _bar_at(data, i):
+    from live.feeds import ClosedBar
+
+    return ClosedBar(data.index[i], data.symbols, data.open[i], data.high[i], data.low[i],
+                     data.close[i], data.volume[i])
