@@ -187,3 +187,13 @@ def _register_groups() -> None:
 
 
 _register_groups()
+
+
+def _register_live() -> None:
+    from live.cli import make_commands  # click + framework only; live.command loads inside commands
+
+    for command in make_commands(_strategy):
+        main.add_command(command)
+
+
+_register_live()

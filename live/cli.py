@@ -1,0 +1,247 @@
+"""The click commands ``fw paper``, ``fw status``, ``fw halt`` and ``fw resume``.
+
+``live`` may not import ``strategies``, so :func:`make_commands` takes the composition root's
+strategy resolver and returns the commands for ``framework/cli.py`` to register.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from framework.errors import FwError
+from framework.strategy import Strategy
+
+StrategyResolver = Callable[[str], Strategy]
+
+_DB_HELP = "State database URL (default: FW_DB_URL, else sqlite under FW_HOME/state/fw.sqlite)."
+
+
+class _LiveCommand(click.Command):
+    """fw's own errors become one clean line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FwError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def make_commands(resolve_strategy: StrategyResolver) -> list[click.Command]:
+    """The live commands, bound to the composition root's strategy resolver.
+
+    Parameters
+    ----------
+    resolve_strategy : callable
+        ``name -> Strategy`` (registered name, path/file.py:Class or package.module:Class).
+
+    Returns
+    -------
+    list of click.Command
+        ``paper``, ``status``, ``halt`` and ``resume``.
+    """
+    return [_paper_command(resolve_strategy), _status_command(), _halt_command(), _resume_command()]
+
+
+def _split_symbols(values) -> tuple[str, ...] | None:
+    out = tuple(s.strip() for v in values for s in v.split(",") if s.strip())
+    return out or None
+
+
+def _store(db: str | None):
+    from live.state import Store
+
+    return Store(db)
+
+
+def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
+    @click.command(name="paper", cls=_LiveCommand)
+    @click.argument("strategy", required=False)
+    @click.option("--symbols", "-s", multiple=True, help="Symbols (repeat or comma-separate). "
+                  "Default: the resumed run's, else SPY, else the embedded S&P 500 index.")
+    @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                  help="Replay DIR/SYMBOL.csv[.gz] instead of the data store.")
+    @click.option("--start", help="First bar to replay (ISO date).")
+    @click.option("--end", help="Last bar to replay (ISO date, inclusive).")
+    @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                  help="Strategy parameter override (repeatable).")
+    @click.option("--schedule", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                  help="Walk-forward schedule.json: parameters change at each fold's start.")
+    @click.option("--speed", type=float, default=None,
+                  help="Replay pace in bars per second (default: as fast as possible).")
+    @click.option("--dry-run", is_flag=True, help="Record decisions and intended orders; send nothing.")
+    @click.option("--risk-off", is_flag=True, help="Ignore the risk rules of config/trading_config.yaml.")
+    @click.option("--risk", "risk_sets", multiple=True, metavar="NAME=VALUE",
+                  help="Risk rule override, e.g. --risk max_position=0.5 (repeatable).")
+    @click.option("--db", default=None, help=_DB_HELP)
+    @click.option("--run-id", default=None,
+                  help="Run name; an existing run is resumed (default: a new <strategy>-<time> run).")
+    def paper(strategy, symbols, data_dir, start, end, sets, schedule, speed, dry_run, risk_off,
+              risk_sets, db, run_id) -> None:
+        """Paper-trade STRATEGY (default sma_cross) on a replay of stored bars with the
+        simulated broker; all state goes to the state database.
+
+        Re-running with the same --run-id resumes the run from the database (recovery, then the
+        bars not yet processed). `fw status`, `fw halt` and `fw resume` act on the run.
+        """
+        from live.command import PaperSpec, paper_strategy_name, run_paper
+
+        spec = PaperSpec(
+            run_id=run_id, symbols=_split_symbols(symbols), data_dir=data_dir, start=start,
+            end=end, sets=tuple(sets), schedule=schedule, speed=speed, dry_run=dry_run,
+            risk_off=risk_off, risk_sets=tuple(risk_sets), db=db,
+        )
+        store = _store(db)
+        strat = resolve_strategy(paper_strategy_name(spec, store, strategy))
+        console = _console()
+        with _ProgressBar(console) as bar:
+            summary = run_paper(strat, spec, store, progress=bar.start)
+        _print_summary(console, summary)
+
+    return paper
+
+
+def _status_command() -> click.Command:
+    @click.command(name="status", cls=_LiveCommand)
+    @click.option("--run-id", default=None, help="Run to show (default: the latest).")
+    @click.option("--db", default=None, help=_DB_HELP)
+    def status(run_id, db) -> None:
+        """Show a paper run: parameters, positions, cash, equity and P&L, kill switch and risk
+        state, latest events and errors."""
+        from live.command import latest_run_id, run_status
+
+        store = _store(db)
+        _print_status(_console(), run_status(store, run_id or latest_run_id(store)))
+
+    return status
+
+
+def _halt_command() -> click.Command:
+    @click.command(name="halt", cls=_LiveCommand)
+    @click.option("--run-id", default=None, help="Run to halt (default: the latest).")
+    @click.option("--flatten", is_flag=True,
+                  help="Also close every position at the next bar (when fw paper next runs).")
+    @click.option("--db", default=None, help=_DB_HELP)
+    def halt(run_id, flatten, db) -> None:
+        """Stop a paper run from trading: kill switch HALTED, open orders canceled."""
+        from live.command import halt_run, latest_run_id
+
+        store = _store(db)
+        run_id = run_id or latest_run_id(store)
+        canceled = halt_run(store, run_id, flatten)
+        click.echo(f"run {run_id}: HALTED; canceled {len(canceled)} open order(s)"
+                   + ("; positions will be closed at the next bar" if flatten else "")
+                   + ". `fw resume` trades again.")
+
+    return halt
+
+
+def _resume_command() -> click.Command:
+    @click.command(name="resume", cls=_LiveCommand)
+    @click.option("--run-id", default=None, help="Run to resume (default: the latest).")
+    @click.option("--db", default=None, help=_DB_HELP)
+    def resume(run_id, db) -> None:
+        """Let a halted paper run trade again (kill switch ACTIVE)."""
+        from live.command import latest_run_id, resume_run
+
+        store = _store(db)
+        run_id = run_id or latest_run_id(store)
+        breaker = resume_run(store, run_id)
+        click.echo(f"run {run_id}: ACTIVE.")
+        if breaker is not None:
+            click.echo(f"note: the risk rules' circuit breaker is {breaker}; it still limits "
+                       "trading until its own conditions clear.")
+
+    return resume
+
+
+# -- output ----------------------------------------------------------------------------------------
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+class _ProgressBar:
+    """A rich progress bar over the replayed bars (silent when stdout is not a terminal)."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(
+            TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+            console=console, disable=not console.is_terminal,
+        )
+        self._task = None
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.__exit__(*exc)
+
+    def start(self, total: int) -> Callable[[int, Any], None]:
+        self._task = self._progress.add_task("", total=total)
+
+        def advance(_n_bars: int, bar) -> None:
+            self._progress.update(self._task, advance=1, description=str(bar.time.date()))
+
+        return advance
+
+
+def _print_summary(console, s) -> None:
+    from rich.table import Table
+
+    title = f"paper run {s.run_id} ({s.strategy}{', resumed' if s.resumed else ''}" \
+            f"{', DRY RUN: nothing sent' if s.dry_run else ''})"
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    rows = [
+        ("bars processed", f"{s.new_bars} new, {s.total_bars} in the run"),
+        ("orders", f"{s.orders}" + (" (intended only)" if s.dry_run else "")),
+        ("fills", str(s.fills)),
+        ("final equity", f"${s.equity:,.2f}"),
+        ("return", f"{s.total_return:.2%} on ${s.initial_cash:,.0f}"),
+        ("costs", f"${s.costs:,.2f}"),
+        ("kill switch", s.kill_switch + (f" (risk breaker {s.risk_breaker})" if s.risk_breaker else "")),
+        ("database", s.db_url),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"`fw status --run-id {s.run_id}` shows positions and events.")
+
+
+def _print_status(console, st: Mapping[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"run {st['run_id']} ({st['strategy']}, {st['status']})", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    positions = ", ".join(f"{s} {q:g}" for s, q in sorted(st["positions"].items())) or "flat"
+    risk = st["kill_switch"] + (f" (risk breaker {st['risk_breaker']})" if st["risk_breaker"] else "")
+    rows = [
+        ("parameters", str(st["parameters"])), ("symbols", ", ".join(st["symbols"])),
+        ("started", str(st["started"])), ("last bar", str(st["last_bar"])),
+        ("bars", str(st["bars"])), ("positions", positions), ("cash", f"${st['cash']:,.2f}"),
+        ("equity", f"${st['equity']:,.2f}"),
+        ("P&L", f"${st['pnl']:,.2f} ({st['return']:.2%} on ${st['initial_cash']:,.0f})"),
+        ("orders", f"{st['orders']} ({st['open_orders']} open)" + (" dry run" if st["dry_run"] else "")),
+        ("fills", f"{st['fills']} (costs ${st['costs']:,.2f})"), ("kill switch", risk),
+        ("risk rules", st["risk"]), ("database", st["db_url"]),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print("latest events:")
+    for e in st["events"]:
+        console.print(f"  {e['time'][:19]}  {e['kind']:<18} {e['message']}", markup=False)
+    if st["errors"]:
+        console.print("latest errors:")
+        for e in st["errors"]:
+            console.print(f"  {e['time'][:19]}  {e['message']}: {e['detail']}", markup=False)
