@@ -183,6 +183,16 @@ class Strategy:
     # model)``.
     fit: ClassVar[Callable[..., Any] | None] = None
 
+    # Optional speed-up for parameter searches of single-asset strategies:
+    # ``feature_grid(self, bars, params_list) -> dict[str, ndarray]`` returns, for one-asset
+    # ``bars``, each feature stacked as ``(n_bars, len(params_list))`` with column ``c`` equal to
+    # ``features(bars, params_list[c])[name]`` (computing each distinct input once, e.g. one
+    # moving average per window). Define it only if ``target`` treats columns independently and
+    # reads target-stage parameters only: the walk-forward search then calls ``target`` once on
+    # the stacked columns of combinations sharing their target-stage values. Results are
+    # identical to the one-combination-at-a-time path, which is used when this is ``None``.
+    feature_grid: ClassVar[Callable[..., Any] | None] = None
+
     def describe(self) -> str:
         """First paragraph of the class docstring."""
         doc = (type(self).__doc__ or "").strip()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +46,18 @@ class SmaCross(Strategy):
 
     def features(self, bars: Bars, p: SmaCrossParams) -> dict[str, np.ndarray]:
         return {"fast": sma(bars.close, p.fast), "slow": sma(bars.close, p.slow)}
+
+    def feature_grid(
+        self, bars: Bars, params_list: Sequence[SmaCrossParams]
+    ) -> dict[str, np.ndarray]:
+        """Features of many combinations as ``(n, k)`` columns, each window's average once."""
+        windows = sorted({w for p in params_list for w in (p.fast, p.slow)})
+        averages = np.hstack([sma(bars.close, w) for w in windows])  # (n, distinct windows)
+        column = {w: i for i, w in enumerate(windows)}
+        return {
+            "fast": averages[:, [column[p.fast] for p in params_list]],
+            "slow": averages[:, [column[p.slow] for p in params_list]],
+        }
 
     def target(self, features: Mapping[str, np.ndarray], p: SmaCrossParams) -> np.ndarray:
         # Latch on the level, not on the crossing bar: the position then depends only on where

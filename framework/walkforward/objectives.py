@@ -60,11 +60,18 @@ class Objective:
         # +inf (e.g. Sortino with no losing bar) still ranks first; -inf can never be chosen.
         return out if out != -math.inf else math.nan
 
-    def score_columns(self, returns: np.ndarray, periods_per_year: float) -> np.ndarray:
-        """Score every column of an ``(n, k)`` return matrix; returns ``(k,)`` floats."""
+    def score_columns(
+        self, returns: np.ndarray, periods_per_year: float, sharpes: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Score every column of an ``(n, k)`` return matrix; returns ``(k,)`` floats.
+
+        ``sharpes``, when given, must be ``per_period_sharpe_columns(returns)`` (the caller's
+        copy, so a grid's Sharpe ratios are computed once).
+        """
         if self.function is None and self.name == "sharpe" and np.isfinite(returns).all():
             # Vectorized (grids score thousands of columns); same formula as metrics.sharpe.
-            return per_period_sharpe_columns(returns) * math.sqrt(periods_per_year)
+            per_period = per_period_sharpe_columns(returns) if sharpes is None else sharpes
+            return per_period * math.sqrt(periods_per_year)
         return np.array(
             [self.score(returns[:, c], periods_per_year) for c in range(returns.shape[1])],
             dtype=np.float64,

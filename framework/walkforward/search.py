@@ -8,7 +8,11 @@ bars that count (embargoed bars excluded, see :mod:`framework.walkforward.splits
 Grid and random searches evaluate all their combinations in one vectorized pass: combinations are
 grouped by their feature-stage values so features are computed once per group; for one asset the
 targets are stacked into ``(n, k)`` columns and simulated by ``simulate_grid`` in chunks of bounded
-memory; for a universe each combination runs through ``simulate``.
+memory; for a universe each combination runs through ``simulate``. A single-asset strategy that
+declares ``feature_grid`` (see :class:`framework.strategy.Strategy`) skips the per-combination
+loop: its features come stacked for a whole chunk of combinations (each distinct input computed
+once, e.g. 77 moving averages for 1,482 window pairs) and ``target`` runs once per chunk, with
+results identical to the loop's.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 
 from framework.backtest import BacktestSpec
 from framework.engine import simulate, simulate_grid
-from framework.errors import FwError, ParameterError, unknown_name_message
+from framework.errors import FwError, ParameterError, StrategyError, unknown_name_message
 from framework.strategy import (
     Params,
     Strategy,
@@ -36,6 +40,7 @@ from framework.strategy import (
 from framework.types import Bars
 from framework.walkforward.objectives import Objective, ObjectiveFunction, resolve_objective
 from framework.walkforward.splits import Fold
+from framework.walkforward.stats import per_period_sharpe_columns
 
 SEARCH_METHODS: tuple[str, ...] = ("grid", "random", "optuna")
 _DEFAULT_CHUNK_BYTES = 256 * 2**20
@@ -96,6 +101,9 @@ class Evaluation:
         Per-bar returns of the scored training bars: the matrix PBO is computed from.
     models : list
         Fitted models (``None`` entries for strategies without ``fit``).
+    sharpes : (k,) ndarray, optional
+        Per-period Sharpe ratio of each column of ``returns`` (computed once, reused by the
+        objective, the trials table and the deflated Sharpe ratio).
     """
 
     params: list[Params]
@@ -103,6 +111,7 @@ class Evaluation:
     n_fills: np.ndarray
     returns: np.ndarray
     models: list[Any] = field(default_factory=list)
+    sharpes: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -156,11 +165,6 @@ def target_from_features(
     return finalize_target(strategy, raw, bars, p)
 
 
-def feature_key(p: Params) -> tuple:
-    """The values of the feature-stage parameters: combinations sharing them share features."""
-    return tuple((k, getattr(p, k)) for k, m in p.meta().items() if m.stage == "features")
-
-
 def fit_model(strategy: Strategy, train: Bars, p: Params) -> Any:
     """``strategy.fit`` on the training window only (``None`` for strategies without fit)."""
     return None if strategy.fit is None else strategy.fit(train, p)
@@ -185,28 +189,118 @@ def evaluate(ctx: InSample, candidates: Sequence[Params]) -> Evaluation:
     history = ctx.bars.iloc(slice(0, fold.train_end))
     train = ctx.bars.iloc(slice(fold.train_start, fold.train_end))
     models = [fit_model(strategy, train, p) for p in candidates]
-    groups: dict[tuple, list[int]] = {}
-    for c, p in enumerate(candidates):
-        groups.setdefault(feature_key(p), []).append(c)
     n, k = train.n_bars, len(candidates)
     returns = np.empty((n, k))
     n_fills = np.zeros(k, dtype=np.int64)
     sink = _GridSink(train, ctx.backtest, returns, n_fills, ctx.max_chunk_bytes)
-    for members in groups.values():
-        feats = compute_features(strategy, history, candidates[members[0]])
-        for c in members:
-            target = target_from_features(strategy, history, feats, candidates[c], models[c])
-            window = target[fold.train_start : fold.train_end]
-            if train.n_assets == 1:
-                sink.add(c, window[:, 0])
-            else:
-                sim = simulate(train, window, ctx.backtest.engine, ctx.backtest.costs, ctx.backtest.risk)
+    if k and uses_feature_grid(strategy, history):
+        # one stacked target pass per group sharing the target-stage values
+        for members in _groups(candidates, "target").values():
+            for chunk in _chunks(members, ctx.max_chunk_bytes, history.n_bars):
+                stacked = stacked_targets(strategy, history, [candidates[c] for c in chunk])
+                sink.add_columns(chunk, stacked[fold.train_start : fold.train_end])
+    else:
+        for members in _groups(candidates, "features").values():
+            feats = compute_features(strategy, history, candidates[members[0]])
+            for c in members:
+                target = target_from_features(strategy, history, feats, candidates[c], models[c])
+                window = target[fold.train_start : fold.train_end]
+                if train.n_assets == 1:
+                    sink.add(c, window[:, 0])
+                    continue
+                backtest = ctx.backtest
+                sim = simulate(train, window, backtest.engine, backtest.costs, backtest.risk)
                 returns[:, c] = sim.returns.to_numpy()
                 n_fills[c] = len(sim.fills)
     sink.flush()
     scored = returns[fold.scored()]
-    scores = ctx.objective.score_columns(scored, ctx.periods_per_year)
-    return Evaluation(list(candidates), scores, n_fills, scored, models)
+    sharpes = per_period_sharpe_columns(scored)
+    scores = ctx.objective.score_columns(scored, ctx.periods_per_year, sharpes)
+    return Evaluation(list(candidates), scores, n_fills, scored, models, sharpes)
+
+
+def _groups(candidates: Sequence[Params], stage: str) -> dict[tuple, list[int]]:
+    """Candidate indexes grouped by the values of their ``stage`` parameters (first-seen order)."""
+    if not candidates:
+        return {}
+    names = [k for k, m in type(candidates[0]).meta().items() if m.stage == stage]
+    groups: dict[tuple, list[int]] = {}
+    for c, p in enumerate(candidates):
+        groups.setdefault(tuple((k, getattr(p, k)) for k in names), []).append(c)
+    return groups
+
+
+def _chunks(members: list[int], max_bytes: int, n_rows: int) -> list[list[int]]:
+    # a chunk's stacked features and targets (a few float64 (n_rows, width) arrays) live together
+    width = max(1, max_bytes // (4 * 8 * max(n_rows, 1)))
+    return [members[i : i + width] for i in range(0, len(members), width)]
+
+
+def uses_feature_grid(strategy: Strategy, bars: Bars) -> bool:
+    """Whether the stacked fast path applies: the strategy declares ``feature_grid`` (see
+    :class:`framework.strategy.Strategy`), trades one asset, and has no ``fit`` or ``step_nb``.
+
+    A subclass that overrides ``features`` or ``target`` but inherits ``feature_grid`` would
+    get its parent's stacked features, so ``feature_grid`` must be defined by the class that
+    defines both, or by a subclass of it.
+    """
+    if getattr(strategy, "feature_grid", None) is None:
+        return False
+    grid_owner = _owner(type(strategy), "feature_grid")
+    return (
+        all(issubclass(grid_owner, _owner(type(strategy), n)) for n in ("features", "target"))
+        and bars.n_assets == 1
+        and not strategy.universe
+        and strategy.fit is None
+        and getattr(strategy, "step_nb", None) is None
+    )
+
+
+def _owner(cls: type, name: str) -> type:
+    """The class in ``cls``'s MRO whose body defines attribute ``name``."""
+    return next(c for c in cls.__mro__ if name in vars(c))
+
+
+def stacked_targets(strategy: Strategy, bars: Bars, params_list: Sequence[Params]) -> np.ndarray:
+    """Targets of many combinations on one asset as ``(n_bars, len(params_list))`` columns.
+
+    The combinations must share their target-stage values. Column ``c`` equals
+    ``compute_target(strategy, bars, params_list[c])[:, 0]`` bit for bit: the strategy's
+    ``feature_grid`` stacks each combination's features as one column (computing each distinct
+    feature once), its ``target`` runs once on the stacked columns (single-asset rules treat
+    columns independently), and warm-up and missing closes are applied per column as
+    :func:`framework.strategy.finalize_target` does.
+    """
+    shape = (bars.n_bars, len(params_list))
+    feats = strategy.feature_grid(bars, list(params_list))
+    if not isinstance(feats, Mapping):
+        raise StrategyError(
+            f"{strategy.name}.feature_grid must return a dict of arrays; got {type(feats).__name__}."
+        )
+    for key, value in feats.items():
+        if np.shape(value) != shape:
+            raise StrategyError(
+                f"{strategy.name}.feature_grid()[{key!r}] has shape {np.shape(value)}; expected "
+                f"{shape} (bars x combinations)."
+            )
+    # features and target are private to this call, so the target may be zeroed in place
+    target = np.asarray(raw_target(strategy, dict(feats), params_list[0]), dtype=np.float64)
+    if not target.flags.writeable:
+        target = target.copy()
+    if target.shape != shape:
+        raise StrategyError(
+            f"{strategy.name}.target on stacked features returned shape {target.shape}; "
+            f"expected {shape}. Declare feature_grid only for column-wise target rules."
+        )
+    if np.isinf(target).any():
+        raise StrategyError(f"{strategy.name}.target returned an infinite weight.")
+    for c, p in enumerate(params_list):
+        warm = int(strategy.warmup(p))
+        if warm < 0:
+            raise StrategyError(f"{strategy.name}.warmup returned {warm}; it must be >= 0.")
+        target[:warm, c] = 0.0
+    target[np.isnan(bars.close[:, 0])] = 0.0
+    return target
 
 
 class _GridSink:
@@ -226,6 +320,19 @@ class _GridSink:
         # Fortran order: each column is contiguous, as simulate_grid reads them
         self.block = np.empty((train.n_bars, self.width), order="F")
         self.columns: list[int] = []
+
+    def add_columns(self, columns: Sequence[int], targets: np.ndarray) -> None:
+        """Add the ``(n, len(columns))`` target columns (one per entry of ``columns``)."""
+        start = 0
+        while start < len(columns):
+            used = len(self.columns)
+            take = min(self.width - used, len(columns) - start)
+            # one block assignment (not a column at a time): it transposes C-ordered input fast
+            self.block[:, used : used + take] = targets[:, start : start + take]
+            self.columns.extend(columns[start : start + take])
+            start += take
+            if len(self.columns) == self.width:
+                self.flush()
 
     def add(self, column: int, target: np.ndarray) -> None:
         self.block[:, len(self.columns)] = target
@@ -293,12 +400,16 @@ def _finite(value: float) -> float:
 
 
 def _concat(parts: list[Evaluation]) -> Evaluation:
+    returns = np.hstack([e.returns for e in parts])
     return Evaluation(
         params=[p for e in parts for p in e.params],
         scores=np.concatenate([e.scores for e in parts]),
         n_fills=np.concatenate([e.n_fills for e in parts]),
-        returns=np.hstack([e.returns for e in parts]),
+        returns=returns,
         models=[m for e in parts for m in e.models],
+        # recomputed on the whole matrix: numpy's column reductions round differently from
+        # those of single columns, and these ratios must not depend on the search method
+        sharpes=per_period_sharpe_columns(returns),
     )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -326,13 +327,19 @@ def probability_of_backtest_overfitting(
         )
     blocks = np.array_split(np.arange(matrix.shape[0]), n_blocks)
     counts = np.array([len(b) for b in blocks], dtype=np.float64)
-    # (N, S) so the kernel's inner loop over blocks stays within one trial's row
-    sums = np.ascontiguousarray(np.array([matrix[b].sum(axis=0) for b in blocks]).T)
-    squares = np.ascontiguousarray(np.array([(matrix[b] ** 2).sum(axis=0) for b in blocks]).T)
+    # (S, N): the kernel's inner loop runs over the trials of one block
+    sums = np.array([matrix[b].sum(axis=0) for b in blocks])
+    squares = np.array([(matrix[b] ** 2).sum(axis=0) for b in blocks])
     in_blocks = cscv_combinations(n_blocks, max_combinations, seed)
     out_blocks = _complements(in_blocks, n_blocks)
     logits, best_is, best_oos = cscv_nb(
-        counts, sums, squares, in_blocks, out_blocks, _partners(in_blocks, out_blocks)
+        counts,
+        sums,
+        squares,
+        in_blocks,
+        out_blocks,
+        _partners(in_blocks, out_blocks),
+        4 * numba.get_num_threads(),
     )
     return PboResult(
         pbo=float(np.mean(logits <= 0.0)),

@@ -29,7 +29,8 @@ NAMES = sorted(REGISTRY)
 
 @pytest.mark.parametrize("name", NAMES)
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(bars=bars_strategy(min_n=120, max_n=300), data=st.data())
+# at least one fold must fit: train <= 90, purge <= 3, test <= 50 bars
+@given(bars=bars_strategy(min_n=150, max_n=300), data=st.data())
 def test_stepper_on_the_schedule_reproduces_stitched_targets(name, bars, data):
     strategy = REGISTRY[name]()
     train = data.draw(st.integers(40, 90), label="train")

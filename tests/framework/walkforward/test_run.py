@@ -24,6 +24,7 @@ from framework.walkforward import (
 )
 from framework.walkforward.command import run_walk_forward_command, spec_from_options
 from framework.walkforward.executor import run_tasks
+from framework.walkforward.stats import probability_of_backtest_overfitting
 from tests.barsgen import make_bars
 from tests.framework.walkforward.strategies_for_tests import (
     Fitted,
@@ -227,7 +228,7 @@ _FRESH_PROCESS = """
 import numpy as np
 from framework.backtest import BacktestSpec
 from framework.walkforward import WalkForwardSpec, WindowSpec, walk_forward
-from framework.walkforward.executor import start_method
+from framework.walkforward.executor import local_plan
 from tests.barsgen import make_bars
 from tests.framework.walkforward.strategies_for_tests import SmallCross
 
@@ -235,7 +236,7 @@ bars = make_bars(n=420, seed=13)
 windows = WindowSpec(train=120, test=60)
 runs, methods = [], []
 for executor in ("local", "serial", "local"):
-    methods.append(start_method())
+    methods.append(local_plan())
     spec = WalkForwardSpec(windows=windows, executor=executor, workers=2)
     runs.append(walk_forward(SmallCross(), bars, None, spec, BacktestSpec()).backtest.sim.equity)
 assert all(np.array_equal(runs[0], r) for r in runs), "executors disagree"
@@ -243,9 +244,9 @@ print(",".join(methods))
 """
 
 
-def test_local_executor_forks_in_a_fresh_process_and_spawns_after_numba_threads_started():
-    # Forking after numba's OpenMP threads started kills the child; the executor must switch
-    # to spawned workers then, with the same results.
+def test_local_executor_forks_in_a_fresh_process_and_runs_in_process_after_numba_threads():
+    # Forking after numba's OpenMP threads started kills the child; the executor must then run
+    # the folds in this process (whose parallel kernels use the cores), with the same results.
     import subprocess
     import sys
     from pathlib import Path
@@ -261,8 +262,9 @@ def test_local_executor_forks_in_a_fresh_process_and_spawns_after_numba_threads_
     )
     assert done.returncode == 0, done.stderr[-2000:]
     # before the 1st local run and the serial run no numba thread ran in this process (the local
-    # run's kernels ran in its workers); the serial run starts them, so the 2nd local run spawns
-    assert done.stdout.strip().splitlines()[-1] == "fork,fork,spawn"
+    # run's kernels ran in its workers); the serial run starts them, so the 2nd local run stays
+    # in this process
+    assert done.stdout.strip().splitlines()[-1] == "fork,fork,in-process"
 
 
 _USER_FILE = """
@@ -301,7 +303,7 @@ def test_strategy_from_a_users_file_runs_in_spawned_workers(tmp_path, bars, monk
     strategy = resolve_strategy(f"{path}:Above", {})
     windows = WindowSpec(train=120, test=60)
     serial = walk_forward(strategy, bars, None, WalkForwardSpec(windows=windows, executor="serial"))
-    monkeypatch.setattr(executor, "start_method", lambda: "spawn")  # as after numba threads ran
+    monkeypatch.setattr(executor, "local_plan", lambda: "spawn")  # as outside Linux
     spawned = walk_forward(
         strategy, bars, None, WalkForwardSpec(windows=windows, executor="local", workers=2)
     )
@@ -475,8 +477,32 @@ def test_optuna_walk_forward_is_deterministic(bars):
         (dict(executor="dask"), "Valid executors: local, ray, serial"),
         (dict(workers=0), "workers must be a positive integer"),
         (dict(pbo_blocks=15), "pbo_blocks must be an even integer"),
+        (dict(pbo_max_combinations=0), "pbo_max_combinations must be a positive integer"),
+        (dict(pbo_max_combinations=True), "pbo_max_combinations must be a positive integer"),
     ],
 )
 def test_bad_walk_forward_specs(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         WalkForwardSpec(**kwargs)
+
+
+def test_pbo_max_combinations_samples_each_folds_splits(bars, serial_run):
+    # 16 blocks have 12,870 splits: a cap at least that large changes nothing; a small one is
+    # the seeded subset of each fold's splits, the same on every run
+    fold_pbo = serial_run.folds["pbo"].to_numpy()
+    capped = [dict(pbo_max_combinations=20_000), dict(pbo_max_combinations=30)]
+    exact, sampled = (
+        walk_forward(
+            SmallCross(), bars, None, WalkForwardSpec(windows=SPEC.windows, executor="serial", **c)
+        )
+        for c in capped
+    )
+    np.testing.assert_array_equal(exact.folds["pbo"].to_numpy(), fold_pbo)
+    expected = [
+        probability_of_backtest_overfitting(m, 16, 30).pbo for m in sampled.in_sample_returns
+    ]
+    np.testing.assert_array_equal(sampled.folds["pbo"].to_numpy(), expected)
+    assert all(
+        probability_of_backtest_overfitting(m, 16, 30).n_combinations == 30
+        for m in sampled.in_sample_returns
+    )

@@ -266,3 +266,43 @@ def test_pbo_combination_subset_is_seeded():
 def test_pbo_rejects_bad_input(matrix, blocks, error):
     with pytest.raises(error):
         probability_of_backtest_overfitting(matrix, n_blocks=blocks)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_blocks=st.sampled_from([4, 6, 8, 10]))
+def test_pbo_kernel_is_the_same_for_any_task_split_and_as_a_plain_block_loop(seed, n_blocks):
+    # The kernel's prefix sums reuse the leading blocks of the previous half and its parallel
+    # loop cuts the combinations into tasks; neither may change a single bit.
+    from framework.walkforward import _nb
+    from framework.walkforward.stats import _complements, _partners
+
+    rng = np.random.default_rng(seed)
+    matrix = np.round(rng.normal(0.0005, 0.01, (n_blocks * 4 + 3, 7)), 5)
+    matrix[:, 2] = matrix[:, 1]
+    blocks = np.array_split(np.arange(matrix.shape[0]), n_blocks)
+    counts = np.array([len(b) for b in blocks], dtype=np.float64)
+    sums = np.array([matrix[b].sum(axis=0) for b in blocks])
+    squares = np.array([(matrix[b] ** 2).sum(axis=0) for b in blocks])
+    combos = cscv_combinations(n_blocks)
+    rng.shuffle(combos)  # an irregular order: fewer shared leading blocks
+    rest = _complements(combos, n_blocks)
+    partner = _partners(combos, rest)
+    runs = [_nb.cscv_nb(counts, sums, squares, combos, rest, partner, t) for t in (1, 3, 64)]
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+    # the same sums added block by block from 0.0, left to right, without any cache
+    for c in range(0, len(combos), max(1, len(combos) // 7)):
+        sharpes = []
+        for half in (combos[c], rest[c]):
+            n, total, square = 0.0, np.zeros(7), np.zeros(7)
+            for b in half:
+                n, total, square = n + counts[b], total + sums[b], square + squares[b]
+            mean = total / n
+            variance = (square - total * mean) / (n - 1.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sharpe = np.where(variance > 1e-12 * square / n, mean / np.sqrt(variance), -np.inf)
+            sharpes.append(sharpe)
+        best = int(np.argmax(sharpes[0]))
+        assert runs[0][1][c] == sharpes[0][best]
+        assert runs[0][2][c] == sharpes[1][best]
