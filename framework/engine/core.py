@@ -23,7 +23,7 @@ import pandas as pd
 
 from framework.costs import CostSpec
 from framework.engine import _layout as layout
-from framework.engine import _nb
+from framework.engine import _nb, _orders_nb
 from framework.engine.result import GridResult, SimResult
 from framework.engine.spec import EngineSpec
 from framework.engine.trades import fills_frame, trades_frame
@@ -181,7 +181,7 @@ def _run_recorded(bars: Bars, weights: np.ndarray, spec: EngineSpec, costs: Cost
     prices, params = _price_arrays(bars), _params(spec, costs)
     # room for every accepted target plus volume-capped carry-overs; if that is still short,
     # the pass counted every fill (and event) and one re-run with the exact room records them
-    room = _nb.count_new_targets_nb(weights, params) + 2 * n + 64
+    room = _orders_nb.count_new_targets_nb(weights, params) + 2 * n + 64
     event_room = 2 * n + 64
     while True:
         fills_int = np.empty((room, layout.N_FILL_INT), np.int64)

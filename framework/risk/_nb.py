@@ -12,6 +12,8 @@ runner call the same compiled code:
   ``_exits_nb.py``).
 
 Parameters come from one row of the risk table (see ``_layout.py``); NaN switches a rule off.
+The rules the engine runs on every traded bar are ``inline="always"``: a compiled call counts
+references on each array argument, which dominated the cost of a traded bar.
 """
 
 from __future__ import annotations
@@ -283,7 +285,7 @@ def cap_gross_nb(w, limit):
             w[j] *= scale
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def decide_row_nb(row, held, source, close, atr, groups, rp, gstate, stages):
     """Sizing then caps for one target row; ``stages[k]`` keeps each rule's output.
 
@@ -325,7 +327,7 @@ def rebalance_allowed_nb(weight, current, period_start, rp):
     return not np.isnan(drift) and abs(current - weight) > drift
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def receive_risk_nb(target, source, ctx, flags, book, risk_state, events):
     """Decision-time rules for target row ``source``: the risk twin of the engine's
     ``receive_targets_nb``. Returns how many targets were accepted.
@@ -430,7 +432,7 @@ def reduce_only_nb(order, position):
     return order
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def filter_orders_nb(bar, count, book, prices, equity, positions, rules, events):
     """The engine's risk hook: change or drop sized orders before any fill; returns the new
     count (``book = (assets, orders, values, detail)`` compacted in place).
