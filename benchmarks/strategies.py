@@ -18,48 +18,31 @@ QUICK_FAST: tuple[int, ...] = tuple(range(2, 12))
 QUICK_SLOW: tuple[int, ...] = (20, 30, 40, 50)
 
 
+def _windows(fast_space: tuple[int, ...], slow_space: tuple[int, ...]) -> tuple[int, int]:
+    """``fast`` and ``slow`` declared like ``SmaCrossParams``' but with other search spaces."""
+    fast = param(10, space=fast_space, stage="features", low=1, high=1000,
+                 doc="fast moving-average window, bars")
+    slow = param(50, space=slow_space, stage="features", low=2, high=2000,
+                 doc="slow moving-average window, bars")
+    return fast, slow
+
+
 @dataclass(frozen=True)
 class GridSmaParams(SmaCrossParams):
     """``sma_cross`` parameters searched over the full benchmark grid (1,482 valid pairs)."""
 
-    fast: int = param(
-        10,
-        space=GRID_FAST,
-        stage="features",
-        low=1,
-        high=1000,
-        doc="fast moving-average window, bars",
-    )
-    slow: int = param(
-        50,
-        space=GRID_SLOW,
-        stage="features",
-        low=2,
-        high=2000,
-        doc="slow moving-average window, bars",
-    )
+    fast: int
+    slow: int
+    fast, slow = _windows(GRID_FAST, GRID_SLOW)
 
 
 @dataclass(frozen=True)
 class QuickSmaParams(SmaCrossParams):
     """``sma_cross`` parameters searched over the quick benchmark grid (40 pairs)."""
 
-    fast: int = param(
-        10,
-        space=QUICK_FAST,
-        stage="features",
-        low=1,
-        high=1000,
-        doc="fast moving-average window, bars",
-    )
-    slow: int = param(
-        50,
-        space=QUICK_SLOW,
-        stage="features",
-        low=2,
-        high=2000,
-        doc="slow moving-average window, bars",
-    )
+    fast: int
+    slow: int
+    fast, slow = _windows(QUICK_FAST, QUICK_SLOW)
 
 
 class GridSmaCross(SmaCross):

@@ -87,3 +87,32 @@ class Fitted(Strategy):
         self, features: Mapping[str, np.ndarray], p: FittedParams, model: dict
     ) -> np.ndarray:
         return (features["close"] > model["mean"]).astype(float) * p.scale
+
+
+# Source of a strategy kept in a user's own file (loaded by path, not importable by name): the
+# executors must run it in worker processes and on Ray.
+USER_FILE_SOURCE = """
+from dataclasses import dataclass
+import numpy as np
+from framework.indicators import sma
+from framework.strategy import Params, Strategy, param
+
+
+@dataclass(frozen=True)
+class AboveParams(Params):
+    window: int = param(10, space=(5, 10, 20), stage="features", low=1)
+
+
+class Above(Strategy):
+    name = "above"
+    params_type = AboveParams
+
+    def warmup(self, p):
+        return p.window
+
+    def features(self, bars, p):
+        return {"avg": sma(bars.close, p.window), "close": bars.close}
+
+    def target(self, features, p):
+        return (features["close"] > features["avg"]).astype(float)
+"""

@@ -29,6 +29,7 @@ from framework.walkforward.command import spec_from_options
 from framework.walkforward.executor import run_tasks
 from strategies.sma_cross import SmaCross
 from tests.barsgen import make_bars
+from tests.framework.walkforward.strategies_for_tests import USER_FILE_SOURCE
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'fw[dist]')")
 
@@ -231,35 +232,11 @@ def test_a_failing_task_raises_its_own_error(ray_session):
     assert isinstance(info.value.__cause__, ray.exceptions.RayTaskError)  # remote traceback
 
 
-_USER_FILE = """
-from dataclasses import dataclass
-from framework.indicators import sma
-from framework.strategy import Params, Strategy, param
-
-
-@dataclass(frozen=True)
-class AboveParams(Params):
-    window: int = param(10, space=(5, 10, 20), stage="features", low=1)
-
-
-class Above(Strategy):
-    name = "above"
-    params_type = AboveParams
-
-    def warmup(self, p):
-        return p.window
-
-    def features(self, bars, p):
-        return {"avg": sma(bars.close, p.window), "close": bars.close}
-
-    def target(self, features, p):
-        return (features["close"] > features["avg"]).astype(float)
-"""
 
 
 def test_strategy_from_a_users_file_runs_on_ray(ray_session, tmp_path, bars):
     path = tmp_path / "user_above_ray.py"
-    path.write_text(_USER_FILE)
+    path.write_text(USER_FILE_SOURCE)
     strategy = resolve_strategy(f"{path}:Above", {})
     serial = walk_forward(strategy, bars, None, WalkForwardSpec(windows=WINDOWS, executor="serial"))
     on_ray = walk_forward(strategy, bars, None, WalkForwardSpec(windows=WINDOWS, executor="ray"))
@@ -269,7 +246,7 @@ def test_strategy_from_a_users_file_runs_on_ray(ray_session, tmp_path, bars):
 
 def test_users_file_missing_on_the_worker_fails_clearly(ray_session, tmp_path, bars):
     path = tmp_path / "user_gone_ray.py"
-    path.write_text(_USER_FILE)
+    path.write_text(USER_FILE_SOURCE)
     strategy = resolve_strategy(f"{path}:Above", {})
     path.unlink()  # as on a cluster node that does not have the file
     spec = WalkForwardSpec(windows=WINDOWS, executor="ray")

@@ -27,6 +27,7 @@ from framework.walkforward.executor import run_tasks
 from framework.walkforward.stats import probability_of_backtest_overfitting
 from tests.barsgen import make_bars
 from tests.framework.walkforward.strategies_for_tests import (
+    USER_FILE_SOURCE,
     Fitted,
     FittedParams,
     SmallCross,
@@ -267,31 +268,6 @@ def test_local_executor_forks_in_a_fresh_process_and_runs_in_process_after_numba
     assert done.stdout.strip().splitlines()[-1] == "fork,fork,in-process"
 
 
-_USER_FILE = """
-from dataclasses import dataclass
-import numpy as np
-from framework.indicators import sma
-from framework.strategy import Params, Strategy, param
-
-
-@dataclass(frozen=True)
-class AboveParams(Params):
-    window: int = param(10, space=(5, 10, 20), stage="features", low=1)
-
-
-class Above(Strategy):
-    name = "above"
-    params_type = AboveParams
-
-    def warmup(self, p):
-        return p.window
-
-    def features(self, bars, p):
-        return {"avg": sma(bars.close, p.window), "close": bars.close}
-
-    def target(self, features, p):
-        return (features["close"] > features["avg"]).astype(float)
-"""
 
 
 def test_strategy_from_a_users_file_runs_in_spawned_workers(tmp_path, bars, monkeypatch):
@@ -299,7 +275,7 @@ def test_strategy_from_a_users_file_runs_in_spawned_workers(tmp_path, bars, monk
     from framework.walkforward import executor
 
     path = tmp_path / "user_above.py"
-    path.write_text(_USER_FILE)
+    path.write_text(USER_FILE_SOURCE)
     strategy = resolve_strategy(f"{path}:Above", {})
     windows = WindowSpec(train=120, test=60)
     serial = walk_forward(strategy, bars, None, WalkForwardSpec(windows=windows, executor="serial"))
