@@ -27,6 +27,17 @@ class UnknownOrderError(BrokerError):
     """The broker has no order with this ``client_order_id``."""
 
 
+class BrokerUnavailableError(BrokerError):
+    """The broker did not answer usably after every retry (network, timeouts, 5xx, 429)."""
+
+
+class UnknownOutcomeError(BrokerError):
+    """A submit may or may not have reached the broker, and a lookup could not tell yet.
+
+    The order stays pending in the store; the runner looks it up by client id at the next bar
+    (or start) and never sends it blindly again."""
+
+
 @dataclass(frozen=True)
 class OrderRequest:
     """A market order: ``quantity`` shares (signed: > 0 buys, < 0 sells) of ``symbol``."""

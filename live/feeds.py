@@ -22,7 +22,11 @@ from framework.types import FIELDS, Bars
 
 @dataclass(frozen=True, eq=False)
 class ClosedBar:
-    """One closed bar for every symbol: values are ``(m,)`` float64 arrays (NaN: no trade)."""
+    """One closed bar for every symbol: values are ``(m,)`` float64 arrays (NaN: no trade).
+
+    ``warmup`` marks history (a new run's warm-up, bars backfilled after a restart, a bar whose
+    decision would come too late to fill at the next open): the runner updates the strategy
+    with it and trades nothing."""
 
     time: pd.Timestamp
     symbols: tuple[str, ...]
@@ -31,6 +35,7 @@ class ClosedBar:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    warmup: bool = False  # history only: the strategy sees it, nothing is traded on it
 
     def row(self) -> dict[str, np.ndarray]:
         """The five fields by name (what ``Stepper.update`` takes)."""

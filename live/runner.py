@@ -38,7 +38,7 @@ from framework.risk.inputs import risk_inputs
 from framework.risk.state import RiskState
 from framework.stepper import Stepper, entry_at
 from framework.strategy import Strategy, compute_features
-from live.broker import Broker, DuplicateOrderError, OrderRequest
+from live.broker import Broker, DuplicateOrderError, OrderRequest, UnknownOutcomeError
 from live.feeds import ClosedBar, Feed
 from live.state import Store
 
@@ -98,11 +98,14 @@ class Runner:
         Called as ``checkpoint(point, bar_time)`` at the steps where a crash is interesting
         (``"bar_stored"``, ``"fills_recorded"``, ``"orders_stored"``, ``"orders_submitted"``);
         tests raise from it to simulate a crash.
+    alerter : object with ``send(kind, title, body, level)``, optional
+        Receives trades, risk events, halts and errors (``live.alerts.Alerter``).
     """
 
     def __init__(self, strategy: Strategy, schedule, store: Store, broker: Broker,
                  symbols: Sequence[str], spec: RunnerSpec,
-                 checkpoint: Callable[[str, str], None] | None = None) -> None:
+                 checkpoint: Callable[[str, str], None] | None = None,
+                 alerter: Any = None) -> None:
         self.strategy, self.schedule, self.store, self.broker = strategy, schedule, store, broker
         self.symbols, self.spec = tuple(symbols), spec
         self.run_id = spec.run_id
@@ -113,6 +116,10 @@ class Runner:
         self.last_target = np.full(len(self.symbols), np.nan)
         self.risk_state: RiskState | None = None
         self._known_fills: set[str] = set()
+        self._foreign_fills: set[str] = set()
+        self._alerter = alerter
+        self._account_cache = None
+        self._traded = False  # equity is recorded from the first traded bar on
 
     # -- startup = recovery ---------------------------------------------------------------------
     def start(self, config: Mapping[str, Any] | None = None) -> None:
@@ -129,6 +136,7 @@ class Runner:
             self.risk_state = (RiskState.from_dict(saved) if saved else RiskState.new(
                 len(self.symbols), self.broker.account().equity))
         self._known_fills = {f["execution_id"] for f in self.store.fills(self.run_id)}
+        self._traded = len(self.store.equity(self.run_id)) > 0
         if not self.spec.dry_run:
             self.reconcile()
 
@@ -154,25 +162,33 @@ class Runner:
     def reconcile(self) -> bool:
         """Bring the store in line with the broker: order statuses, unsent orders of committed
         bars, fills missed while down; then compare positions. A mismatch halts the run."""
-        for order in self.store.orders(self.run_id, _OPEN):
-            seen = self.broker.order(order["client_order_id"])
-            if seen is None and self.last_bar is not None and order["bar_time"] <= self.last_bar:
-                self._submit(order)
-            elif seen is not None:
-                self._copy_status(order["client_order_id"], seen)
         self.sync_fills(self.n_bars - 1)
         mine = self.store.positions(self.run_id)
         theirs = dict(self.broker.positions())
-        bad = {s: (mine.get(s, 0.0), theirs.get(s, 0.0)) for s in set(mine) | set(theirs)
+        # only the run's symbols: other holdings of a shared paper account are not ours
+        bad = {s: (mine.get(s, 0.0), theirs.get(s, 0.0)) for s in self.symbols
                if abs(mine.get(s, 0.0) - theirs.get(s, 0.0)) > _POSITION_TOLERANCE}
         if bad:
             detail = ", ".join(f"{s}: store {a} vs broker {b}" for s, (a, b) in sorted(bad.items()))
-            self.store.update_run(self.run_id, kill_switch="HALTED")
-            self.store.event(self.run_id, "reconcile_mismatch",
-                             f"positions differ ({detail}); trading HALTED. Check the broker "
-                             "account, then `fw resume`.")
+            self.halt("reconcile_mismatch",
+                      f"positions differ ({detail}); trading HALTED. Check the broker account "
+                      "(orders placed outside this run?), then `fw resume`.")
             return False
         return True
+
+    def halt(self, kind: str, message: str) -> None:
+        """Set the kill switch to HALTED with an event and an alert."""
+        self.store.update_run(self.run_id, kill_switch="HALTED")
+        self.store.event(self.run_id, kind, message)
+        self._alert("halt", f"{self.run_id}: trading HALTED ({kind})", message, "failure")
+
+    def _alert(self, kind: str, title: str, body: str, level: str = "info") -> None:
+        if self._alerter is not None:
+            self._alerter.send(kind, title, body, level)
+
+    def _error(self, message: str, detail: str) -> None:
+        self.store.error(self.run_id, message, detail)
+        self._alert("error", f"{self.run_id}: {message}", detail, "warning")
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, feed: Feed, progress: Callable[[int, ClosedBar], None] | None = None) -> int:
@@ -193,6 +209,10 @@ class Runner:
         if self.last_bar is not None and when <= self.last_bar:
             return False
         self.store.save_bar(self.run_id, when, self.symbols, bar.row())
+        self._account_cache = None
+        if bar.warmup:
+            self._warm(bar, when)
+            return True
         on_bar = getattr(self.broker, "on_bar", None)
         if on_bar is not None and not self.spec.dry_run:
             on_bar(bar)
@@ -209,24 +229,68 @@ class Runner:
             if order["status"] == "new":
                 self._submit(order)
         self._checkpoint("orders_submitted", when)
-        account = self.broker.account()
+        self._account_cache = None
+        account = self._account()
         decisions = self._decision_rows(target, pending, orders, when)
+        self._traded = True
+        self._commit(when, decisions, (account.cash, account.equity))
+        return True
+
+    def _warm(self, bar: ClosedBar, when: str) -> None:
+        """A history bar: the strategy sees it; nothing is traded. Orders a crashed attempt
+        stored for it and never sent are expired (too late to fill where decided)."""
+        target = self.stepper.update(when, **bar.row())
+        equity = None
+        if self._traded and not self.spec.dry_run:
+            self.sync_fills(self.n_bars)
+            for order in self.store.orders(self.run_id, ("new",)):
+                if order["bar_time"] == when and self.broker.order(order["client_order_id"]) is None:
+                    self._expire(order, "its bar is history now")
+            account = self._account()
+            equity = (account.cash, account.equity)
+        rows = [{"symbol": s, "target": _finite_or_none(target[j]), "pending": None,
+                 "order_quantity": None, "features": "{}"} for j, s in enumerate(self.symbols)]
+        self._commit(when, rows, equity)
+
+    def _commit(self, when: str, decisions: list[dict[str, Any]],
+                equity: tuple[float, float] | None) -> None:
         self.n_bars += 1
         self.store.commit_bar(
             self.run_id, when, decisions,
             {"stepper": self.stepper.snapshot(), "last_target": _json_floats(self.last_target)},
-            (account.cash, account.equity),
-            self.risk_state.to_dict() if self.risk_state is not None else None,
+            equity, self.risk_state.to_dict() if self.risk_state is not None else None,
         )
         self.last_bar = when
-        return True
+
+    def _account(self):
+        """The broker's account, read once per decision (a broker call for remote brokers)."""
+        if self._account_cache is None:
+            self._account_cache = self.broker.account()
+        return self._account_cache
+
+    def _expire(self, order: Mapping[str, Any], why: str) -> None:
+        self.store.update_order(order["client_order_id"], status="expired")
+        self.store.event(self.run_id, "order_expired",
+                         f"{order['client_order_id']} ({order['symbol']} {order['quantity']:+g}) "
+                         f"never reached the broker and is not sent late: {why}")
 
     # -- steps ----------------------------------------------------------------------------------
     def sync_fills(self, bar_index: int) -> int:
         """Record the broker's fills not yet stored; returns how many were new."""
         new = 0
+        ours = None
         for fill in self.broker.fills():
-            if fill.execution_id in self._known_fills:
+            if fill.execution_id in self._known_fills or fill.execution_id in self._foreign_fills:
+                continue
+            if ours is None:
+                ours = {o["client_order_id"] for o in self.store.orders(self.run_id)}
+            if fill.client_order_id not in ours or fill.symbol not in self.symbols:
+                # not this run's order (another run or a manual trade in the same account):
+                # never adopt it; if it moves our symbols, reconciliation halts
+                self._foreign_fills.add(fill.execution_id)
+                self.store.event(self.run_id, "foreign_fill",
+                                 f"{fill.execution_id}: {fill.symbol} {fill.quantity:+g} @ "
+                                 f"{fill.price:g} by order {fill.client_order_id} (not this run's)")
                 continue
             j = self.symbols.index(fill.symbol)
             old = self.store.positions(self.run_id).get(fill.symbol, 0.0)
@@ -241,11 +305,21 @@ class Runner:
                 "time": fill.time,
             }, position, self.risk_state.to_dict() if self.risk_state is not None else None)
             self._known_fills.add(fill.execution_id)
+            self._alert("trade", f"{self.run_id}: {'bought' if fill.quantity > 0 else 'sold'} "
+                        f"{abs(fill.quantity):g} {fill.symbol} @ {fill.price:.2f}",
+                        f"order {fill.client_order_id}, commission {fill.commission:.2f}, "
+                        f"position {position:g}, at {fill.time}")
             new += 1
         for order in self.store.orders(self.run_id, _OPEN):
+            if self.spec.dry_run or order["status"] == "dry_run":
+                continue
             seen = self.broker.order(order["client_order_id"])
             if seen is not None:
                 self._copy_status(order["client_order_id"], seen)
+            elif order["status"] == "new" and self.last_bar is not None \
+                    and order["bar_time"] <= self.last_bar:
+                # an unclear submit of a committed bar that the broker never got
+                self._expire(order, "the broker has no order with this client id")
         return new
 
     def _decide(self, target: np.ndarray, bar: ClosedBar, index: int) -> np.ndarray:
@@ -267,7 +341,7 @@ class Runner:
         history = self.stepper.history()
         inputs = risk_inputs(history, self.spec.risk)
         positions = self._position_vector()
-        account = self.broker.account()
+        account = self._account()
         marks = np.where(np.isfinite(bar.close), bar.close, 0.0)
         acct = risk_live.Account(positions, marks, account.cash, self.last_target.copy())
         pending, accepted, events, state = risk_live.decide_targets(
@@ -280,6 +354,9 @@ class Runner:
         for _, asset, rule, before, after, _ in events + more:
             self.store.event(self.run_id, f"risk:{rule}",
                              f"{self.symbols[asset]}: {before:.4g} -> {after:.4g}")
+        if reason is not None:
+            self._alert("breaker", f"{self.run_id}: risk breaker {reason}",
+                        f"positions are being closed; breaker state {state.breaker}", "warning")
         self.risk_state = state
         if self._kill_switch() == "ACTIVE":
             self.last_target = accepted
@@ -291,7 +368,7 @@ class Runner:
         Accepted targets are remembered so an unchanged target does not trade again."""
         state = self._kill_switch()
         positions = self._position_vector()
-        equity = self.broker.account().equity
+        equity = self._account().equity
         close = self.stepper.history().close[-1]
         out = np.full(len(self.symbols), np.nan)
         for j, weight in enumerate(pending):
@@ -308,7 +385,7 @@ class Runner:
 
     def _orders(self, pending: np.ndarray, bar: ClosedBar, when: str) -> list[dict[str, Any]]:
         """Orders that move each pending asset to its target weight at this close."""
-        equity = self.broker.account().equity
+        equity = self._account().equity
         positions = self._position_vector()
         out = []
         for j, weight in enumerate(pending):
@@ -342,7 +419,7 @@ class Runner:
                 try:
                     seen = self.broker.cancel(order["client_order_id"])
                 except BrokerError as exc:
-                    self.store.error(self.run_id, f"cancel {order['client_order_id']} failed", str(exc))
+                    self._error(f"cancel {order['client_order_id']} failed", str(exc))
                     continue
                 self._copy_status(order["client_order_id"], seen)
 
@@ -352,9 +429,13 @@ class Runner:
             seen = self.broker.submit(request)
         except DuplicateOrderError:
             seen = self.broker.order(request.client_order_id)  # sent before a crash: keep it
+        except UnknownOutcomeError as exc:
+            # stays "new": the next bar (or start) resolves it by client id
+            self._error(f"order {request.client_order_id} outcome unknown", str(exc))
+            return
         except BrokerError as exc:
             self.store.update_order(request.client_order_id, status="rejected")
-            self.store.error(self.run_id, f"order {request.client_order_id} rejected", str(exc))
+            self._error(f"order {request.client_order_id} rejected", str(exc))
             return
         if seen is not None:
             self._copy_status(request.client_order_id, seen)

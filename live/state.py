@@ -336,10 +336,11 @@ class Store:
 
     # -- the end of a bar -------------------------------------------------------------------
     def commit_bar(self, run_id: str, bar_time: str, decisions: Sequence[Mapping[str, Any]],
-                   run_values: Mapping[str, Any], equity: tuple[float, float],
+                   run_values: Mapping[str, Any], equity: tuple[float, float] | None,
                    risk_state: Mapping | None) -> None:
         """Decisions, stepper snapshot, last target, equity and risk state of one processed bar:
-        one transaction, so a bar is either fully processed or not at all."""
+        one transaction, so a bar is either fully processed or not at all. ``equity`` None: no
+        snapshot (warm-up history from before the run traded)."""
         values = dict(run_values)
         for key in ("stepper", "last_target"):
             if key in values:
@@ -351,8 +352,9 @@ class Store:
                 conn.execute(sa.insert(DECISIONS), [
                     {"run_id": run_id, "bar_time": bar_time, **d} for d in decisions])
             conn.execute(sa.delete(EQUITY).where(EQUITY.c.run_id == run_id, EQUITY.c.time == bar_time))
-            conn.execute(sa.insert(EQUITY).values(
-                run_id=run_id, time=bar_time, cash=equity[0], equity=equity[1]))
+            if equity is not None:
+                conn.execute(sa.insert(EQUITY).values(
+                    run_id=run_id, time=bar_time, cash=equity[0], equity=equity[1]))
             if risk_state is not None:
                 _upsert_risk(conn, run_id, risk_state)
             conn.execute(sa.update(RUNS).where(RUNS.c.run_id == run_id).values(
