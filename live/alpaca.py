@@ -341,7 +341,7 @@ class AlpacaBroker:
                 return self._record(self.conn.trading.submit_order(request))
             except self.conn.api_error as exc:
                 status = api_status(exc)
-                if status == 422 and api_code(exc) == DUPLICATE_CODE:
+                if status == 422 and api_code(exc) == DUPLICATE_CODE and "unique" in _message(exc):
                     raise DuplicateOrderError(
                         f"alpaca already has order {order.client_order_id!r} (422 client_order_id "
                         "must be unique); nothing new was sent."

@@ -51,6 +51,19 @@ def _split_symbols(values) -> tuple[str, ...] | None:
     return out or None
 
 
+def _drift(text: str) -> float | None:
+    if str(text).strip().lower() in ("off", "none", "no"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise click.BadParameter(f"{text!r}; expected seconds >= 0 or 'off'.",
+                                 param_hint="--max-clock-drift")
+    return value
+
+
 def _store(db: str | None):
     from live.state import Store
 
@@ -79,10 +92,34 @@ def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
     @click.option("--db", default=None, help=_DB_HELP)
     @click.option("--run-id", default=None,
                   help="Run name; an existing run is resumed (default: a new <strategy>-<time> run).")
+    @click.option("--broker", type=click.Choice(["sim", "alpaca"]), default="sim", show_default=True,
+                  help="sim: replay stored bars against the built-in simulated broker (offline). "
+                  "alpaca: Alpaca PAPER account and live bars (keys in APCA_API_KEY_ID / "
+                  "APCA_API_SECRET_KEY).")
+    @click.option("--interval", default="1Day", show_default=True,
+                  help="Live bar interval (alpaca): 1Min, 5Min, 15Min, 30Min, 1Hour or 1Day.")
+    @click.option("--warmup-bars", type=int, default=300, show_default=True,
+                  help="History loaded before a new run's first decision (alpaca).")
+    @click.option("--max-bars", type=int, default=None,
+                  help="End the session after this many traded bars (alpaca; default: run until "
+                  "SIGTERM/Ctrl-C).")
+    @click.option("--poll", type=float, default=None,
+                  help="Seconds between clock checks while waiting for a bar close "
+                  "(default: trading.interval_seconds of the config).")
+    @click.option("--settle", type=float, default=None,
+                  help="Seconds after a bar close before reading it (default 3 intraday, 120 daily).")
+    @click.option("--max-clock-drift", default="5",
+                  help="Seconds the local clock may differ from the broker's before trading halts; "
+                  "'off' lets the broker's clock define market time.")
     def paper(strategy, symbols, data_dir, start, end, sets, schedule, speed, dry_run, risk_off,
-              risk_sets, db, run_id) -> None:
-        """Paper-trade STRATEGY (default sma_cross) on a replay of stored bars with the
-        simulated broker; all state goes to the state database.
+              risk_sets, db, run_id, broker, interval, warmup_bars, max_bars, poll, settle,
+              max_clock_drift) -> None:
+        """Paper-trade STRATEGY (default sma_cross); all state goes to the state database.
+
+        With the default --broker sim, stored bars (--data-dir, --symbols, --start, --end) are
+        replayed through the simulated broker, offline. With --broker alpaca the run trades an
+        Alpaca paper account on live bars of --interval, waiting for each close on the XNYS
+        calendar; it stops after --max-bars or on SIGTERM/Ctrl-C (after the bar in hand).
 
         Re-running with the same --run-id resumes the run from the database (recovery, then the
         bars not yet processed). `fw status`, `fw halt` and `fw resume` act on the run.
@@ -92,7 +129,9 @@ def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
         spec = PaperSpec(
             run_id=run_id, symbols=_split_symbols(symbols), data_dir=data_dir, start=start,
             end=end, sets=tuple(sets), schedule=schedule, speed=speed, dry_run=dry_run,
-            risk_off=risk_off, risk_sets=tuple(risk_sets), db=db,
+            risk_off=risk_off, risk_sets=tuple(risk_sets), db=db, broker=broker,
+            interval=interval, warmup_bars=warmup_bars, max_bars=max_bars, poll=poll,
+            settle=settle, max_clock_drift=_drift(max_clock_drift),
         )
         store = _store(db)
         strat = resolve_strategy(paper_strategy_name(spec, store, strategy))

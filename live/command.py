@@ -1,9 +1,10 @@
 """What ``fw paper``, ``fw status``, ``fw halt`` and ``fw resume`` do, apart from the click layer.
 
-``fw paper`` replays stored bars through the :class:`~live.runner.Runner` against the simulated
-broker, with all state in the :class:`~live.state.Store`; re-running with the same run id resumes
-from the store (the runner's ``start()`` is the recovery path) and skips the bars already
-processed. ``fw halt`` / ``fw resume`` flip the run's manual kill switch; a running ``fw paper``
+``fw paper`` runs the :class:`~live.runner.Runner` with all state in the
+:class:`~live.state.Store`: by default on a replay of stored bars against the simulated broker;
+with ``--broker alpaca`` on Alpaca's paper account and market data, paced by the exchange
+calendar. Re-running with the same run id resumes from the store (the runner's ``start()`` is the
+recovery path) and skips the bars already processed. ``fw halt`` / ``fw resume`` flip the run's manual kill switch; a running ``fw paper``
 reads it from the store at every bar.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +61,15 @@ class PaperSpec:
         ``name=value`` risk rule overrides.
     db : str, optional
         SQLAlchemy URL of the state store (default ``FW_DB_URL`` or FW_HOME/state/fw.sqlite).
+    broker : str
+        ``"sim"`` (replay + simulated broker) or ``"alpaca"`` (paper account, live bars).
+    interval : str
+        Live bar interval (``1Min`` ... ``1Day``); alpaca only.
+    warmup_bars, max_bars, poll, settle
+        Live feed pacing (see ``live.alpaca_feed.LiveFeedSpec``); alpaca only.
+    max_clock_drift : float, optional
+        Seconds the local clock may differ from the broker's before trading halts; None: no
+        check (the broker's clock then defines market time).
     """
 
     run_id: str | None = None
@@ -72,6 +84,13 @@ class PaperSpec:
     risk_off: bool = False
     risk_sets: tuple[str, ...] = ()
     db: str | None = None
+    broker: str = "sim"
+    interval: str = "1Day"
+    warmup_bars: int = 300
+    max_bars: int | None = None
+    poll: float | None = None
+    settle: float | None = None
+    max_clock_drift: float | None = 5.0
 
 
 @dataclass(frozen=True)
@@ -131,23 +150,43 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
     -------
     PaperSummary
     """
-    from framework.clirun import load_run_bars
-    from framework.config import load_config
-
     run_id = spec.run_id or _default_run_id(strategy.name)
     existing = store.run(run_id)
     if existing is not None:
         _check_resume(existing, strategy, spec)
+    if spec.broker not in BROKERS:
+        raise ConfigError(unknown_name_message("broker", spec.broker, BROKERS))
     symbols = list(spec.symbols) if spec.symbols else (existing["symbols"] if existing else None)
     schedule, params_config = _resolve_schedule(strategy, spec, existing)
-    bars = load_run_bars(symbols, spec.data_dir, spec.start, spec.end)
     risk = _risk(spec)
+    alerter = make_alerter()
+    try:
+        if spec.broker == "alpaca":
+            from live.paper_alpaca import run_alpaca
+
+            new_bars = run_alpaca(strategy, spec, store, run_id, existing, schedule,
+                                  params_config, risk, alerter, progress)
+        else:
+            new_bars = _run_sim(strategy, spec, store, run_id, existing, symbols, schedule,
+                                params_config, risk, alerter, progress)
+    finally:
+        alerter.close()
+    return summarize(store, run_id, resumed=existing is not None, new_bars=new_bars)
+
+
+def _run_sim(strategy, spec, store, run_id, existing, symbols, schedule, params_config, risk,
+             alerter, progress) -> int:
+    """Replay stored bars against the simulated broker; returns the number of new bars."""
+    from framework.clirun import load_run_bars
+    from framework.config import load_config
+
+    bars = load_run_bars(symbols, spec.data_dir, spec.start, spec.end)
     initial_cash = (float(existing["config"].get("initial_cash", 100_000.0)) if existing
                     else float(load_config().trading.initial_capital))
     sim = SimSpec(initial_cash=initial_cash)
     broker = _sim_broker(store, run_id, bars.symbols, sim)
     runner = Runner(strategy, schedule, store, broker, bars.symbols,
-                    RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run))
+                    RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run), alerter=alerter)
     config = {
         "command": "paper", "strategy": strategy.name, **params_config,
         "symbols": list(bars.symbols), "broker": "sim", "initial_cash": initial_cash,
@@ -162,8 +201,51 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
         submit_pending_flatten(store, run_id, broker, runner.last_bar)
     feed = ReplayFeed(bars, spec.speed)
     callback = progress(len(feed)) if progress is not None else None
-    new_bars = runner.run(feed, callback)
-    return summarize(store, run_id, resumed=existing is not None, new_bars=new_bars)
+    return runner.run(feed, callback)
+
+
+BROKERS: tuple[str, ...] = ("sim", "alpaca")
+
+# config ``notifications.events`` -> alert kinds of ``live.alerts``
+_EVENT_KINDS = {
+    "order_filled": "trade", "stop_loss": "breaker", "circuit_breaker": "breaker",
+    "daily_loss_limit": "breaker", "rebalance": "rebalance", "daily_summary": "summary",
+    "reconciliation": "halt", "error": "error",
+}
+
+
+def make_alerter():
+    """An :class:`~live.alerts.Alerter` for the config's ``notifications`` (off: a null one)."""
+    from framework.config import load_config
+    from live.alerts import Alerter, AlertSpec, NullAlerter
+
+    notes = load_config().notifications
+    if not notes.enabled:
+        return NullAlerter()
+    kinds = {_EVENT_KINDS[e] for e in notes.events} | {"halt"}  # a halt always alerts
+    spec = AlertSpec.from_environment(kinds=frozenset(kinds))
+    if not spec.urls:
+        return NullAlerter()
+    return Alerter(spec)
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT: the runner finishes the bar in hand, then the feed ends."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+    def set(self, *_args) -> None:
+        self._event.set()
+
+    def install(self) -> None:
+        """Handle SIGTERM and SIGINT (only possible in the main thread)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self.set)
 
 
 def summarize(store: Store, run_id: str, resumed: bool = False, new_bars: int = 0) -> PaperSummary:
@@ -305,7 +387,11 @@ def _cancel_open_orders(store: Store, run: Mapping[str, Any]) -> list[str]:
         return []
     saved = store.broker_state(run_id)
     broker = None
-    if saved is not None:
+    if run["config"].get("broker") == "alpaca":
+        from live.paper_alpaca import broker_for_run
+
+        broker = broker_for_run(run)
+    elif saved is not None:
         broker = SimBroker.from_dict(saved, persist=lambda d: store.save_broker_state(run_id, "sim", d))
     out = []
     for order in orders:
@@ -323,7 +409,7 @@ def _cancel_open_orders(store: Store, run: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def submit_pending_flatten(store: Store, run_id: str, broker: SimBroker,
+def submit_pending_flatten(store: Store, run_id: str, broker,
                            last_bar: str | None) -> list[str]:
     """Send the closing orders a ``fw halt --flatten`` asked for (they fill at the next bar's
     open); ids are deterministic, so a crash and restart does not send them twice."""

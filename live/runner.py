@@ -200,7 +200,7 @@ class Runner:
                 if progress is not None:
                     progress(self.n_bars, bar)
         self.store.update_run(self.run_id, status="finished")
-        self.store.event(self.run_id, "finish", f"replay ended after {self.n_bars} bars")
+        self.store.event(self.run_id, "finish", f"feed ended after {self.n_bars} bars")
         return done
 
     def process(self, bar: ClosedBar) -> bool:

@@ -1,0 +1,119 @@
+"""``fw paper --broker alpaca``: the runner on an Alpaca paper account with live bars.
+
+Startup is recovery, as for the simulated broker, plus the checks a remote broker needs: the
+local clock against the broker's (drift halts), the broker's trading calendar against XNYS
+(differences are recorded and alerted), and the resolved host, stated loudly. The session then
+waits for each bar close of the chosen interval (:class:`~live.alpaca_feed.AlpacaFeed`), trades
+the latest bar, and ends on SIGTERM/SIGINT (after finishing the bar in hand) or after
+``--max-bars``. Stale data and clock drift halt the run (kill switch HALTED, event, alert); a
+broker that stays unreachable ends the session with an error: restarting resumes it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from framework.errors import BrokerError
+from framework.risk import RiskSpec
+from framework.strategy import Strategy
+from live.alpaca import AlpacaBroker, AlpacaConnection, AlpacaSpec, alpaca_keys
+from live.alpaca_feed import AlpacaFeed, LiveFeedSpec, StaleDataError
+from live.broker import BrokerUnavailableError
+from live.clock import ClockDriftError, SyncedClock, check_broker_calendar
+from live.runner import Runner, RunnerSpec
+from live.state import Store
+
+
+def connect(environ: Mapping[str, str] | None = None) -> AlpacaConnection:
+    """An Alpaca connection from the environment (keys, URL overrides)."""
+    env = os.environ if environ is None else environ
+    return AlpacaConnection(AlpacaSpec.from_environment(env), alpaca_keys(env))
+
+
+def broker_for_run(run: Mapping[str, Any]) -> AlpacaBroker:
+    """The Alpaca broker of a stored run (for ``fw halt``)."""
+    since = pd.Timestamp(run["created_at"]) - pd.Timedelta(minutes=5)
+    return AlpacaBroker(run["symbols"], connect(), since=since)
+
+
+def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
+               existing: Mapping[str, Any] | None, schedule, params_config: Mapping[str, Any],
+               risk: RiskSpec, alerter, progress) -> int:
+    """Create or resume ``run_id`` on Alpaca paper and trade until stopped; returns the number
+    of bars processed in this session."""
+    from framework.config import load_config
+    from live.command import StopFlag, _git_revision, submit_pending_flatten
+
+    conn = connect()
+    symbols = tuple(spec.symbols or (existing["symbols"] if existing else ("SPY",)))
+    broker = AlpacaBroker(symbols, conn)
+    clock = SyncedClock(reference=broker.clock, max_drift=spec.max_clock_drift)
+    clock.sync()
+    clock.check()
+    now = clock.now()
+    # fills before the run started are not the run's
+    created = pd.Timestamp(existing["created_at"]) if existing else now
+    broker.since = created - pd.Timedelta(minutes=5)
+    account = broker.account()
+    initial_cash = (float(existing["config"].get("initial_cash", account.equity)) if existing
+                    else account.equity)
+    runner = Runner(strategy, schedule, store, broker, symbols,
+                    RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run), alerter=alerter)
+    config = {
+        "command": "paper", "strategy": strategy.name, **params_config, "symbols": list(symbols),
+        "broker": "alpaca", "broker_host": conn.spec.trading_host, "feed": conn.spec.feed,
+        "interval": spec.interval, "initial_cash": initial_cash, "risk": risk.to_dict(),
+        "dry_run": spec.dry_run, "git_revision": _git_revision(),
+    }
+    runner.start(config)
+    store.event(run_id, "broker",
+                f"alpaca PAPER account at {conn.spec.trading_host} (market data "
+                f"{conn.spec.data_url or 'https://data.alpaca.markets'}, feed {conn.spec.feed}); "
+                f"clock offset {clock.offset:+.3f} s")
+    _check_calendar(runner, broker, now)
+    if existing is not None:
+        store.update_run(run_id, status="running")
+    if not spec.dry_run:
+        submit_pending_flatten(store, run_id, broker, runner.last_bar)
+    stop = StopFlag()
+    stop.install()
+    poll = spec.poll if spec.poll is not None else float(load_config().trading.interval_seconds)
+    feed_spec = LiveFeedSpec(interval=spec.interval, warmup_bars=spec.warmup_bars,
+                             settle=spec.settle, poll=poll, max_bars=spec.max_bars)
+    last = pd.Timestamp(runner.last_bar) if runner.last_bar else None
+    feed = AlpacaFeed(symbols, conn, clock, feed_spec, after=last,
+                      on_event=lambda kind, message: store.event(run_id, kind, message),
+                      should_stop=stop)
+    callback = progress(spec.max_bars) if progress is not None else None
+    try:
+        return runner.run(feed, callback)
+    except StaleDataError as exc:
+        runner.halt("stale_data", str(exc))
+        raise
+    except ClockDriftError as exc:
+        runner.halt("clock_drift", str(exc))
+        raise
+    except BrokerUnavailableError as exc:
+        store.update_run(run_id, status="interrupted")
+        runner._error("broker unavailable; session ended (restart resumes it)", str(exc))
+        raise
+
+
+def _check_calendar(runner: Runner, broker: AlpacaBroker, now: pd.Timestamp) -> None:
+    """Compare the broker's trading days around now with XNYS; record any difference."""
+    try:
+        rows = broker.calendar(now - pd.Timedelta(days=7), now + pd.Timedelta(days=14))
+    except BrokerError as exc:
+        runner._error("broker calendar unreadable", str(exc))
+        return
+    problems = check_broker_calendar(rows)
+    if problems:
+        text = "; ".join(problems[:5])
+        runner.store.event(runner.run_id, "calendar_mismatch",
+                           f"the broker's calendar differs from XNYS: {text}")
+        runner._alert("error", f"{runner.run_id}: broker calendar differs from XNYS", text,
+                      "warning")
