@@ -101,6 +101,7 @@ class BrokerSection(_Section):
 
     name: Literal["sim", "alpaca", "webull"] = "sim"
     paper: StrictBool = True
+    max_requests_per_min: int = Field(default=180, strict=True, ge=1, le=100_000)
 
 
 class RebalancingSection(_Section):

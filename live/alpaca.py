@@ -208,7 +208,8 @@ class AlpacaConnection:
         self.spec, self._sleep, self.api_error = spec, sleep, api_error
         self.limiter = limiter or RateLimiter(limit=spec.max_requests_per_min, period=60.0)
         self.trading = trading_class(keys[0], keys[1], paper=True, url_override=spec.trading_url)
-        self.data = data_class(keys[0], keys[1], url_override=spec.data_url)
+        # raw dicts ({symbol: [{"t", "o", ...}]}): no pandas round trip through the SDK models
+        self.data = data_class(keys[0], keys[1], raw_data=True, url_override=spec.data_url)
         for client in (self.trading, self.data):
             client._retry = 0  # the SDK would resend submits on 429/504; our policy decides
             adapter = _PacedAdapter(spec.timeout, self.limiter)

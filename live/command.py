@@ -159,7 +159,7 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
     symbols = list(spec.symbols) if spec.symbols else (existing["symbols"] if existing else None)
     schedule, params_config = _resolve_schedule(strategy, spec, existing)
     risk = _risk(spec)
-    alerter = make_alerter()
+    alerter = make_alerter(store, run_id)
     try:
         if spec.broker == "alpaca":
             from live.paper_alpaca import run_alpaca
@@ -214,19 +214,23 @@ _EVENT_KINDS = {
 }
 
 
-def make_alerter():
-    """An :class:`~live.alerts.Alerter` for the config's ``notifications`` (off: a null one)."""
+def make_alerter(store: Store, run_id: str):
+    """An :class:`~live.alerts.Alerter` for the config's ``notifications`` (off: a null one);
+    an alert that cannot be delivered is stored as an error of the run."""
     from framework.config import load_config
-    from live.alerts import Alerter, AlertSpec, NullAlerter
+    from live.alerts import AlertSpec, NullAlerter
+    from live.alerts import make_alerter as build
 
     notes = load_config().notifications
     if not notes.enabled:
         return NullAlerter()
     kinds = {_EVENT_KINDS[e] for e in notes.events} | {"halt"}  # a halt always alerts
     spec = AlertSpec.from_environment(kinds=frozenset(kinds))
-    if not spec.urls:
-        return NullAlerter()
-    return Alerter(spec)
+
+    def undelivered(title: str, reason: str) -> None:
+        store.error(run_id, f"alert {title!r} not delivered", reason)
+
+    return build(spec, on_failure=undelivered)
 
 
 class StopFlag:
@@ -390,7 +394,7 @@ def _cancel_open_orders(store: Store, run: Mapping[str, Any]) -> list[str]:
     if run["config"].get("broker") == "alpaca":
         from live.paper_alpaca import broker_for_run
 
-        broker = broker_for_run(run)
+        broker = broker_for_run(store, run)
     elif saved is not None:
         broker = SimBroker.from_dict(saved, persist=lambda d: store.save_broker_state(run_id, "sim", d))
     out = []

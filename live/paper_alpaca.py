@@ -27,17 +27,35 @@ from live.clock import ClockDriftError, SyncedClock, check_broker_calendar
 from live.runner import Runner, RunnerSpec
 from live.state import Store
 
+# orders are sized on 99% of the target: the fill comes at the next open, and Alpaca rejects a
+# buy beyond buying power (HTTP 403) rather than trimming it as the backtest engine does
+SIZE_BUFFER = 0.01
+
 
 def connect(environ: Mapping[str, str] | None = None) -> AlpacaConnection:
-    """An Alpaca connection from the environment (keys, URL overrides)."""
+    """An Alpaca connection from the environment (keys, URL overrides) and the config's
+    ``broker.max_requests_per_min``."""
+    from framework.config import load_config
+
     env = os.environ if environ is None else environ
-    return AlpacaConnection(AlpacaSpec.from_environment(env), alpaca_keys(env))
+    limit = load_config().broker.max_requests_per_min
+    return AlpacaConnection(AlpacaSpec.from_environment(env, max_requests_per_min=limit),
+                            alpaca_keys(env))
 
 
-def broker_for_run(run: Mapping[str, Any]) -> AlpacaBroker:
+def fills_since(store: Store, run_id: str, now: pd.Timestamp) -> pd.Timestamp:
+    """Where the run's fills can start: its first order's decision bar (market time, so it
+    holds for a broker whose clock is not ours), else now; earlier fills are not the run's."""
+    times = [o["bar_time"] for o in store.orders(run_id)]
+    first = pd.Timestamp(min(times)) if times else pd.Timestamp(now)
+    return min(first, pd.Timestamp(now)) - pd.Timedelta(minutes=5)
+
+
+def broker_for_run(store: Store, run: Mapping[str, Any]) -> AlpacaBroker:
     """The Alpaca broker of a stored run (for ``fw halt``)."""
-    since = pd.Timestamp(run["created_at"]) - pd.Timedelta(minutes=5)
-    return AlpacaBroker(run["symbols"], connect(), since=since)
+    broker = AlpacaBroker(run["symbols"], connect())
+    broker.since = fills_since(store, run["run_id"], broker.clock())
+    return broker
 
 
 def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
@@ -55,18 +73,18 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
     clock.sync()
     clock.check()
     now = clock.now()
-    # fills before the run started are not the run's
-    created = pd.Timestamp(existing["created_at"]) if existing else now
-    broker.since = created - pd.Timedelta(minutes=5)
+    broker.since = fills_since(store, run_id, now)
     account = broker.account()
     initial_cash = (float(existing["config"].get("initial_cash", account.equity)) if existing
                     else account.equity)
     runner = Runner(strategy, schedule, store, broker, symbols,
-                    RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run), alerter=alerter)
+                    RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run,
+                               size_buffer=SIZE_BUFFER), alerter=alerter)
     config = {
         "command": "paper", "strategy": strategy.name, **params_config, "symbols": list(symbols),
         "broker": "alpaca", "broker_host": conn.spec.trading_host, "feed": conn.spec.feed,
         "interval": spec.interval, "initial_cash": initial_cash, "risk": risk.to_dict(),
+        "size_buffer": SIZE_BUFFER,
         "dry_run": spec.dry_run, "git_revision": _git_revision(),
     }
     runner.start(config)

@@ -63,6 +63,11 @@ class RunnerSpec:
         Record decisions and intended orders without sending them.
     record_features : bool
         Store the feature values of every decision (costs one more feature pass per bar).
+    size_buffer : float
+        Orders are sized to ``target * equity * (1 - size_buffer)``: room for the price to move
+        between the decision close and the fill, so a remote broker's buying-power check does
+        not reject a fully invested target (0 for the simulated broker, which sizes like the
+        engine).
     """
 
     run_id: str
@@ -70,6 +75,7 @@ class RunnerSpec:
     risk: RiskSpec = field(default_factory=RiskSpec.off)
     dry_run: bool = False
     record_features: bool = True
+    size_buffer: float = 0.0
 
 
 def client_order_id(strategy: str, run_id: str, bar_time: str, symbol: str) -> str:
@@ -394,7 +400,7 @@ class Runner:
                 continue
             cid = client_order_id(self.strategy.name, self.run_id, when, self.symbols[j])
             self._cancel_open(self.symbols[j], keep=cid)
-            w = weight if equity > 0.0 else 0.0
+            w = weight * (1.0 - self.spec.size_buffer) if equity > 0.0 else 0.0
             quantity = w * equity / price - positions[j]
             if abs(quantity) <= ORDER_DUST * abs(positions[j]):
                 continue

@@ -153,9 +153,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))
-        self.send_header("X-RateLimit-Limit", str(limit))
-        self.send_header("X-RateLimit-Remaining", str(remaining))
-        self.send_header("X-RateLimit-Reset", str(reset))
+        if limit:  # 0: limiting switched off, so no quota to report
+            self.send_header("X-RateLimit-Limit", str(limit))
+            self.send_header("X-RateLimit-Remaining", str(remaining))
+            self.send_header("X-RateLimit-Reset", str(reset))
         try:
             self.end_headers()
             if payload:

@@ -1,0 +1,142 @@
+"""``fw paper --broker alpaca`` end to end against the fake Alpaca server: the runner waits for
+each daily close on market time, trades the latest bar, and ends with the fake's account and the
+store in agreement; its decisions and fills are the backtest's."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from framework.backtest import BacktestSpec, run_backtest
+from framework.costs import CostSpec
+from framework.strategy import compute_target, make_params
+from live.clock import BarSchedule
+from live.command import PaperSpec, run_paper
+from live.state import Store
+from strategies.sma_cross import SmaCross
+from tests.live.alpaca_helpers import environment, fake_for, spy_bars, wait_for
+
+pytestmark = pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated")
+
+SETS = ("fast=5", "slow=20")
+WARMUP = 60
+START = "2016-01-04 12:00Z"  # before the first session of 2016: the warm-up ends 2015-12-31
+
+
+@pytest.fixture
+def fast_config(tmp_path, monkeypatch):
+    """Polling the fake every few ms needs more than Alpaca's 200 requests a minute."""
+    path = tmp_path / "config.yaml"
+    path.write_text("broker:\n  max_requests_per_min: 100000\n")
+    monkeypatch.setenv("FW_CONFIG", str(path))
+    return path
+
+
+def _spec(n_bars: int, **kw) -> PaperSpec:
+    base = dict(run_id="a1", symbols=("SPY",), sets=SETS, broker="alpaca", interval="1Day",
+                warmup_bars=WARMUP, max_bars=n_bars, poll=0.005, settle=1.0,
+                max_clock_drift=None, risk_off=True)
+    return PaperSpec(**{**base, **kw})
+
+
+def drive(fake, store: Store, run_id: str, closes: pd.DatetimeIndex, worker: threading.Thread,
+          timeout: float = 60.0) -> None:
+    """Lockstep: move the fake's market time past each close, then wait until the runner
+    has committed that bar (or has ended)."""
+    for close in closes:
+        fake.clock.set(max(fake.clock.now(), close + pd.Timedelta(seconds=2)))
+        wait_for(lambda c=close: not worker.is_alive() or (
+            (store.run(run_id) or {}).get("last_bar") or "") >= c.isoformat(),
+            timeout, f"bar {close}")
+        if not worker.is_alive():
+            return
+
+
+def run_session(fake, store, spec, closes, monkeypatch) -> dict:
+    for name, value in environment(fake).items():
+        monkeypatch.setenv(name, value)
+    out: dict = {}
+
+    def work():
+        try:
+            out["summary"] = run_paper(SmaCross(), spec, store)
+        except BaseException as exc:  # handed to the test thread below
+            out["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    # the warm-up (or backfill) ends with the last close before now
+    settled = fake.clock.now() - pd.Timedelta(seconds=spec.settle or 0)
+    ready = BarSchedule("1Day").closes_between(settled - pd.Timedelta(days=10), settled)[-1]
+    wait_for(lambda: ((store.run(spec.run_id) or {}).get("last_bar") or "") >= ready.isoformat()
+             or not worker.is_alive(), 60, "warm-up")
+    drive(fake, store, spec.run_id, closes, worker)
+    worker.join(60)
+    if "error" in out:
+        raise out["error"]
+    return out
+
+
+def test_alpaca_session_makes_the_backtest_decisions_and_fills(tmp_path, fast_config, monkeypatch):
+    history = spy_bars("2015-06-01", "2016-06-30")
+    closes = history.between("2016-01-04", "2016-03-31").index
+    store = Store(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    with fake_for(history, START) as fake:
+        fake.faults.rate_limit_per_min = 0
+        out = run_session(fake, store, _spec(len(closes) + 1), closes, monkeypatch)
+        broker_positions, broker_fills = fake.positions(), fake.fills()
+        fake.clock.set(closes[-1] + pd.Timedelta(hours=20))  # the last order fills
+    summary = out["summary"]
+    run = store.run("a1")
+    assert run["kill_switch"] == "ACTIVE" and summary.new_bars == WARMUP + len(closes)
+    # decisions: the strategy saw the warm-up and every close, exactly as the backtest does
+    seen = history.between(None, closes[-1]).iloc(slice(-(WARMUP + len(closes)), None))
+    params = make_params(SmaCross().params_type, {"fast": 5, "slow": 20})
+    expected = compute_target(SmaCross(), seen, params)[:, 0]
+    decided = store.decisions("a1")["target"].to_numpy(np.float64)
+    assert np.array_equal(decided, expected, equal_nan=True)
+    # orders only from live bars: the last warm-up bar (2015-12-31) and the 2016 closes
+    live_from = seen.index[WARMUP - 1].isoformat()
+    assert all(o["bar_time"] >= live_from for o in store.orders("a1"))
+    # fills: the backtest's dates, sides and (cost-free) prices at the next open
+    zero = CostSpec.none()  # Alpaca paper charges nothing; the fake fills at the open
+    live_part = seen.iloc(slice(WARMUP - 1, None))
+    backtest = run_backtest(SmaCross(), seen, params, BacktestSpec(costs=zero))
+    bt = backtest.sim.fills
+    bt = bt[bt["time"] > live_part.index[0]]
+    fills = store.fills("a1")
+    assert store.errors("a1") == []
+    assert len(fills) == len(broker_fills)
+    # the run starts flat: its first bar (2015-12-31, long) buys at the 2016-01-04 open, where
+    # the backtest already held its position; from there on the fills are the backtest's
+    first, rest = fills[0], fills[1:]
+    assert first["time"] == "2016-01-04T14:30:00+00:00" and first["quantity"] > 0
+    assert backtest.sim.positions[WARMUP - 1, 0] > 0
+    assert len(rest) == len(bt) > 2
+    assert [f["time"][:10] for f in rest] == [str(t.date()) for t in
+                                              bt["time"].dt.tz_convert("America/New_York")]
+    assert np.allclose([f["price"] for f in rest], bt["price"].to_numpy(), rtol=1e-12)
+    assert np.array_equal(np.sign([f["quantity"] for f in rest]), np.sign(bt["qty"].to_numpy()))
+    assert store.positions("a1") == pytest.approx(broker_positions)
+    assert len({o["client_order_id"] for o in fake.orders()}) == len(fake.orders())
+
+
+def test_restart_resumes_without_duplicates(tmp_path, fast_config, monkeypatch):
+    history = spy_bars("2015-06-01", "2016-06-30")
+    closes = history.between("2016-01-04", "2016-02-29").index
+    store = Store(f"sqlite:///{tmp_path / 'b.sqlite'}")
+    with fake_for(history, START) as fake:
+        fake.faults.rate_limit_per_min = 0
+        run_session(fake, store, _spec(20), closes[:19], monkeypatch)
+        first = store.run("a1")["last_bar"]
+        run_session(fake, store, _spec(len(closes) - 19), closes[19:],
+                    monkeypatch)
+        assert store.run("a1")["last_bar"] > first
+        assert store.positions("a1") == pytest.approx(fake.positions())
+        ids = [o["client_order_id"] for o in fake.orders()]
+        assert len(ids) == len(set(ids))
+        kinds = [e["kind"] for e in store.events("a1", limit=1000)]
+        assert "recover" in kinds and "reconcile_mismatch" not in kinds
