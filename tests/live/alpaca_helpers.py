@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pandas as pd
@@ -9,7 +10,10 @@ import pandas as pd
 from framework.data import load_default
 from framework.types import Bars
 from live.alpaca import AlpacaBroker, AlpacaConnection, AlpacaSpec
+from live.clock import BarSchedule
+from live.command import run_paper
 from live.ratelimit import RateLimiter
+from live.state import Store
 from tests.live.fake_alpaca import KEY, SECRET, FakeAlpaca
 
 
@@ -81,3 +85,54 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.01)
+
+
+def drive(fake, store: Store, run_id: str, closes: pd.DatetimeIndex, alive,
+          timeout: float = 60.0, on_dead=None) -> None:
+    """Lockstep: move the fake's market time just past each close, then wait until the runner
+    has committed that bar. ``alive()`` tells whether the runner still runs; when it died,
+    ``on_dead()`` (if given) restarts it and the wait goes on, else the drive ends."""
+    for close in closes:
+        fake.clock.set(max(fake.clock.now(), close + pd.Timedelta(seconds=2)))
+        while True:
+            wait_for(lambda c=close: not alive() or last_bar(store, run_id) >= c.isoformat(),
+                     timeout, f"bar {close}")
+            if last_bar(store, run_id) >= close.isoformat():
+                break
+            if on_dead is None:
+                return
+            on_dead()
+
+
+def last_bar(store: Store, run_id: str) -> str:
+    return (store.run(run_id) or {}).get("last_bar") or ""
+
+
+def warmup_end(fake, settle: float) -> pd.Timestamp:
+    """The last close a run started now backfills (its warm-up ends there)."""
+    settled = fake.clock.now() - pd.Timedelta(seconds=settle)
+    return BarSchedule("1Day").closes_between(settled - pd.Timedelta(days=10), settled)[-1]
+
+
+def run_session(fake, store, strategy, spec, closes, monkeypatch) -> dict:
+    """Run ``fw paper --broker alpaca`` (``run_paper``) in a thread, driven in lockstep."""
+    for name, value in environment(fake).items():
+        monkeypatch.setenv(name, value)
+    out: dict = {}
+
+    def work():
+        try:
+            out["summary"] = run_paper(strategy, spec, store)
+        except BaseException as exc:  # handed to the test thread below
+            out["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    ready = warmup_end(fake, spec.settle or 0.0)
+    wait_for(lambda: last_bar(store, spec.run_id) >= ready.isoformat() or not worker.is_alive(),
+             60, "warm-up")
+    drive(fake, store, spec.run_id, closes, worker.is_alive)
+    worker.join(60)
+    if "error" in out:
+        raise out["error"]
+    return out

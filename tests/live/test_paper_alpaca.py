@@ -4,8 +4,6 @@ store in agreement; its decisions and fills are the backtest's."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,11 +11,10 @@ import pytest
 from framework.backtest import BacktestSpec, run_backtest
 from framework.costs import CostSpec
 from framework.strategy import compute_target, make_params
-from live.clock import BarSchedule
-from live.command import PaperSpec, run_paper
+from live.command import PaperSpec
 from live.state import Store
 from strategies.sma_cross import SmaCross
-from tests.live.alpaca_helpers import environment, fake_for, spy_bars, wait_for
+from tests.live.alpaca_helpers import fake_for, run_session, spy_bars
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated")
 
@@ -42,51 +39,13 @@ def _spec(n_bars: int, **kw) -> PaperSpec:
     return PaperSpec(**{**base, **kw})
 
 
-def drive(fake, store: Store, run_id: str, closes: pd.DatetimeIndex, worker: threading.Thread,
-          timeout: float = 60.0) -> None:
-    """Lockstep: move the fake's market time past each close, then wait until the runner
-    has committed that bar (or has ended)."""
-    for close in closes:
-        fake.clock.set(max(fake.clock.now(), close + pd.Timedelta(seconds=2)))
-        wait_for(lambda c=close: not worker.is_alive() or (
-            (store.run(run_id) or {}).get("last_bar") or "") >= c.isoformat(),
-            timeout, f"bar {close}")
-        if not worker.is_alive():
-            return
-
-
-def run_session(fake, store, spec, closes, monkeypatch) -> dict:
-    for name, value in environment(fake).items():
-        monkeypatch.setenv(name, value)
-    out: dict = {}
-
-    def work():
-        try:
-            out["summary"] = run_paper(SmaCross(), spec, store)
-        except BaseException as exc:  # handed to the test thread below
-            out["error"] = exc
-
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    # the warm-up (or backfill) ends with the last close before now
-    settled = fake.clock.now() - pd.Timedelta(seconds=spec.settle or 0)
-    ready = BarSchedule("1Day").closes_between(settled - pd.Timedelta(days=10), settled)[-1]
-    wait_for(lambda: ((store.run(spec.run_id) or {}).get("last_bar") or "") >= ready.isoformat()
-             or not worker.is_alive(), 60, "warm-up")
-    drive(fake, store, spec.run_id, closes, worker)
-    worker.join(60)
-    if "error" in out:
-        raise out["error"]
-    return out
-
-
 def test_alpaca_session_makes_the_backtest_decisions_and_fills(tmp_path, fast_config, monkeypatch):
     history = spy_bars("2015-06-01", "2016-06-30")
     closes = history.between("2016-01-04", "2016-03-31").index
     store = Store(f"sqlite:///{tmp_path / 'a.sqlite'}")
     with fake_for(history, START) as fake:
         fake.faults.rate_limit_per_min = 0
-        out = run_session(fake, store, _spec(len(closes) + 1), closes, monkeypatch)
+        out = run_session(fake, store, SmaCross(), _spec(len(closes) + 1), closes, monkeypatch)
         broker_positions, broker_fills = fake.positions(), fake.fills()
         fake.clock.set(closes[-1] + pd.Timedelta(hours=20))  # the last order fills
     summary = out["summary"]
@@ -130,10 +89,9 @@ def test_restart_resumes_without_duplicates(tmp_path, fast_config, monkeypatch):
     store = Store(f"sqlite:///{tmp_path / 'b.sqlite'}")
     with fake_for(history, START) as fake:
         fake.faults.rate_limit_per_min = 0
-        run_session(fake, store, _spec(20), closes[:19], monkeypatch)
+        run_session(fake, store, SmaCross(), _spec(20), closes[:19], monkeypatch)
         first = store.run("a1")["last_bar"]
-        run_session(fake, store, _spec(len(closes) - 19), closes[19:],
-                    monkeypatch)
+        run_session(fake, store, SmaCross(), _spec(len(closes) - 19), closes[19:], monkeypatch)
         assert store.run("a1")["last_bar"] > first
         assert store.positions("a1") == pytest.approx(fake.positions())
         ids = [o["client_order_id"] for o in fake.orders()]
