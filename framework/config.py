@@ -102,6 +102,7 @@ class BrokerSection(_Section):
     name: Literal["sim", "alpaca", "webull"] = "sim"
     paper: StrictBool = True
     max_requests_per_min: int = Field(default=180, strict=True, ge=1, le=100_000)
+    request_timeout: float = Field(default=10.0, strict=True, gt=0, le=600, allow_inf_nan=False)
 
 
 class RebalancingSection(_Section):

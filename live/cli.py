@@ -108,12 +108,15 @@ def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
                   "(default: trading.interval_seconds of the config).")
     @click.option("--settle", type=float, default=None,
                   help="Seconds after a bar close before reading it (default 3 intraday, 120 daily).")
+    @click.option("--max-wait", type=float, default=600.0, show_default=True,
+                  help="Seconds to wait for a missing bar after its close: intraday bars are then "
+                  "skipped, a missing daily bar halts the run (stale data).")
     @click.option("--max-clock-drift", default="5",
                   help="Seconds the local clock may differ from the broker's before trading halts; "
                   "'off' lets the broker's clock define market time.")
     def paper(strategy, symbols, data_dir, start, end, sets, schedule, speed, dry_run, risk_off,
               risk_sets, db, run_id, broker, interval, warmup_bars, max_bars, poll, settle,
-              max_clock_drift) -> None:
+              max_wait, max_clock_drift) -> None:
         """Paper-trade STRATEGY (default sma_cross); all state goes to the state database.
 
         With the default --broker sim, stored bars (--data-dir, --symbols, --start, --end) are
@@ -131,7 +134,7 @@ def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
             end=end, sets=tuple(sets), schedule=schedule, speed=speed, dry_run=dry_run,
             risk_off=risk_off, risk_sets=tuple(risk_sets), db=db, broker=broker,
             interval=interval, warmup_bars=warmup_bars, max_bars=max_bars, poll=poll,
-            settle=settle, max_clock_drift=_drift(max_clock_drift),
+            settle=settle, max_wait=max_wait, max_clock_drift=_drift(max_clock_drift),
         )
         store = _store(db)
         strat = resolve_strategy(paper_strategy_name(spec, store, strategy))

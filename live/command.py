@@ -65,7 +65,7 @@ class PaperSpec:
         ``"sim"`` (replay + simulated broker) or ``"alpaca"`` (paper account, live bars).
     interval : str
         Live bar interval (``1Min`` ... ``1Day``); alpaca only.
-    warmup_bars, max_bars, poll, settle
+    warmup_bars, max_bars, poll, settle, max_wait
         Live feed pacing (see ``live.alpaca_feed.LiveFeedSpec``); alpaca only.
     max_clock_drift : float, optional
         Seconds the local clock may differ from the broker's before trading halts; None: no
@@ -91,6 +91,7 @@ class PaperSpec:
     poll: float | None = None
     settle: float | None = None
     max_clock_drift: float | None = 5.0
+    max_wait: float = 600.0
 
 
 @dataclass(frozen=True)

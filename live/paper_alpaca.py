@@ -38,9 +38,10 @@ def connect(environ: Mapping[str, str] | None = None) -> AlpacaConnection:
     from framework.config import load_config
 
     env = os.environ if environ is None else environ
-    limit = load_config().broker.max_requests_per_min
-    return AlpacaConnection(AlpacaSpec.from_environment(env, max_requests_per_min=limit),
-                            alpaca_keys(env))
+    broker = load_config().broker
+    spec = AlpacaSpec.from_environment(env, max_requests_per_min=broker.max_requests_per_min,
+                                       timeout=broker.request_timeout)
+    return AlpacaConnection(spec, alpaca_keys(env))
 
 
 def fills_since(store: Store, run_id: str, now: pd.Timestamp) -> pd.Timestamp:
@@ -101,7 +102,8 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
     stop.install()
     poll = spec.poll if spec.poll is not None else float(load_config().trading.interval_seconds)
     feed_spec = LiveFeedSpec(interval=spec.interval, warmup_bars=spec.warmup_bars,
-                             settle=spec.settle, poll=poll, max_bars=spec.max_bars)
+                             settle=spec.settle, poll=poll, max_wait=spec.max_wait,
+                             max_bars=spec.max_bars)
     last = pd.Timestamp(runner.last_bar) if runner.last_bar else None
     feed = AlpacaFeed(symbols, conn, clock, feed_spec, after=last,
                       on_event=lambda kind, message: store.event(run_id, kind, message),

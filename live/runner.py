@@ -45,6 +45,7 @@ from live.state import Store
 KILL_STATES: tuple[str, ...] = ("ACTIVE", "REDUCING", "HALTED")
 _OPEN = ("new", "submitted", "partially_filled")
 _POSITION_TOLERANCE = 1e-6  # shares: below this, store and broker agree
+_LOST_AFTER = 3  # consecutive failed lookups of a confirmed order before it counts as lost
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class Runner:
         self.risk_state: RiskState | None = None
         self._known_fills: set[str] = set()
         self._foreign_fills: set[str] = set()
+        self._misses: dict[str, int] = {}
         self._alerter = alerter
         self._account_cache = None
         self._traded = False  # equity is recorded from the first traded bar on
@@ -169,18 +171,31 @@ class Runner:
         """Bring the store in line with the broker: order statuses, unsent orders of committed
         bars, fills missed while down; then compare positions. A mismatch halts the run."""
         self.sync_fills(self.n_bars - 1)
-        mine = self.store.positions(self.run_id)
-        theirs = dict(self.broker.positions())
-        # only the run's symbols: other holdings of a shared paper account are not ours
-        bad = {s: (mine.get(s, 0.0), theirs.get(s, 0.0)) for s in self.symbols
-               if abs(mine.get(s, 0.0) - theirs.get(s, 0.0)) > _POSITION_TOLERANCE}
+        return self.check_positions()
+
+    def check_positions(self, index: int | None = None) -> bool:
+        """Compare the store's positions with the broker's (the run's symbols only: other
+        holdings of a shared paper account are not ours); a mismatch halts the run. A fill that
+        lands between the two reads is caught by syncing once more before deciding."""
+        bad = self._position_differences()
         if bad:
-            detail = ", ".join(f"{s}: store {a} vs broker {b}" for s, (a, b) in sorted(bad.items()))
+            self.sync_fills(self.n_bars - 1 if index is None else index)
+            bad = self._position_differences()
+        if not bad:
+            return True
+        if self._kill_switch() != "HALTED":
+            detail = ", ".join(f"{s}: store {a:g} vs broker {b:g}" for s, (a, b) in sorted(bad.items()))
             self.halt("reconcile_mismatch",
                       f"positions differ ({detail}); trading HALTED. Check the broker account "
-                      "(orders placed outside this run?), then `fw resume`.")
-            return False
-        return True
+                      "(orders placed outside this run, an order the broker lost?), then "
+                      "`fw resume`.")
+        return False
+
+    def _position_differences(self) -> dict[str, tuple[float, float]]:
+        mine = self.store.positions(self.run_id)
+        theirs = dict(self.broker.positions())
+        return {s: (mine.get(s, 0.0), theirs.get(s, 0.0)) for s in self.symbols
+                if abs(mine.get(s, 0.0) - theirs.get(s, 0.0)) > _POSITION_TOLERANCE}
 
     def halt(self, kind: str, message: str) -> None:
         """Set the kill switch to HALTED with an event and an alert."""
@@ -225,6 +240,8 @@ class Runner:
         self._checkpoint("bar_stored", when)
         index = self.n_bars
         self.sync_fills(index)
+        if not self.spec.dry_run:
+            self.check_positions(index)
         self._checkpoint("fills_recorded", when)
         target = self.stepper.update(when, **bar.row())
         pending = self._decide(target, bar, index)
@@ -326,7 +343,27 @@ class Runner:
                     and order["bar_time"] <= self.last_bar:
                 # an unclear submit of a committed bar that the broker never got
                 self._expire(order, "the broker has no order with this client id")
+            elif order["status"] != "new":
+                self._vanished(order)
         return new
+
+    def _vanished(self, order: Mapping[str, Any]) -> None:
+        """The broker confirmed this order once and now cannot find it: settle it from the
+        fills recorded for it, or, after a few lookups, call it lost and halt."""
+        cid = order["client_order_id"]
+        filled = sum(f["quantity"] for f in self.store.fills(self.run_id)
+                     if f["client_order_id"] == cid)
+        if abs(filled - order["quantity"]) <= _POSITION_TOLERANCE * max(1.0, abs(filled)):
+            self.store.update_order(cid, status="filled", filled_quantity=filled)
+            self.store.event(self.run_id, "order_vanished",
+                             f"{cid}: the broker no longer finds it; filled per its recorded fills")
+            return
+        self._misses[cid] = self._misses.get(cid, 0) + 1
+        if self._misses[cid] >= _LOST_AFTER:
+            self.store.update_order(cid, status="lost", filled_quantity=filled)
+            self.halt("order_lost", f"{cid} ({order['symbol']} {order['quantity']:+g}, "
+                      f"{filled:g} filled) is unknown to the broker after {_LOST_AFTER} lookups; "
+                      "trading HALTED. Check the broker's order history, then `fw resume`.")
 
     def _decide(self, target: np.ndarray, bar: ClosedBar, index: int) -> np.ndarray:
         """Pending targets (NaN: no order) after the risk rules or the on_change rule."""
@@ -445,6 +482,9 @@ class Runner:
             return
         if seen is not None:
             self._copy_status(request.client_order_id, seen)
+            if seen.status == "rejected":
+                self._error(f"order {request.client_order_id} rejected",
+                            f"the broker rejected {request.symbol} {request.quantity:+g}")
 
     def _copy_status(self, client_id: str, seen) -> None:
         status = "submitted" if seen.status == "new" else seen.status

@@ -368,7 +368,7 @@ NUMERIC_FIELDS = _numeric_fields()
 
 def test_numeric_field_inventory() -> None:
     paths = {entry[0] for entry in NUMERIC_FIELDS}
-    assert len(paths) == 14
+    assert len(paths) == 16
     assert all(entry[2] is not None for entry in NUMERIC_FIELDS)  # every number has a floor
 
 

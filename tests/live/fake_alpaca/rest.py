@@ -153,6 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))
+        if status == 429:  # how long to back off (Alpaca's exact hint is not documented)
+            self.send_header("Retry-After", "1")
         if limit:  # 0: limiting switched off, so no quota to report
             self.send_header("X-RateLimit-Limit", str(limit))
             self.send_header("X-RateLimit-Remaining", str(remaining))
