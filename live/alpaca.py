@@ -21,6 +21,7 @@ local fake). Only paper trading is allowed: a live-trading host is refused.
 
 from __future__ import annotations
 
+import math
 import time as _time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -326,16 +327,23 @@ class AlpacaBroker:
             Neither the submit nor the lookups could tell whether the broker has the order.
         """
         from alpaca.trading.enums import OrderSide, TimeInForce
-        from alpaca.trading.requests import MarketOrderRequest
+        from alpaca.trading.requests import MarketOrderRequest, StopOrderRequest
 
         if not (order.quantity == order.quantity and order.quantity != 0.0):
             raise BrokerError(f"order {order.client_order_id!r} has quantity {order.quantity!r}; "
                               "expected a finite non-zero number of shares.")
-        request = MarketOrderRequest(
-            symbol=order.symbol, qty=abs(order.quantity),
-            side=OrderSide.BUY if order.quantity > 0 else OrderSide.SELL,
-            time_in_force=TimeInForce.DAY, client_order_id=order.client_order_id,
-        )
+        fields = {"symbol": order.symbol, "qty": abs(order.quantity),
+                  "side": OrderSide.BUY if order.quantity > 0 else OrderSide.SELL,
+                  # DAY: fractional quantities require it; the runner replaces stops each bar
+                  "time_in_force": TimeInForce.DAY, "client_order_id": order.client_order_id}
+        if order.is_stop:
+            # prices of $1 and above take whole cents; round away from the market so the stop
+            # never sits tighter than the risk rule asked
+            cents = order.stop_price * 100.0
+            level = (math.floor(cents) if order.quantity < 0 else math.ceil(cents)) / 100.0
+            request = StopOrderRequest(**fields, stop_price=level)
+        else:
+            request = MarketOrderRequest(**fields)
         delay = self.conn.spec.backoff
         for attempt in range(1, self.conn.spec.attempts + 1):
             try:

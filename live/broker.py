@@ -40,11 +40,17 @@ class UnknownOutcomeError(BrokerError):
 
 @dataclass(frozen=True)
 class OrderRequest:
-    """A market order: ``quantity`` shares (signed: > 0 buys, < 0 sells) of ``symbol``."""
+    """A market order for ``quantity`` shares (signed: > 0 buys, < 0 sells) of ``symbol``; with a
+    finite ``stop_price``, a resting stop-market order (the risk layer's protective stop)."""
 
     client_order_id: str
     symbol: str
     quantity: float
+    stop_price: float = float("nan")
+
+    @property
+    def is_stop(self) -> bool:
+        return self.stop_price == self.stop_price  # not NaN
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,8 @@ class Runner:
     def reconcile(self) -> bool:
         """Bring the store in line with the broker: order statuses, unsent orders of committed
         bars, fills missed while down; then compare positions. A mismatch halts the run."""
-        self.sync_fills(self.n_bars - 1)
+        # fills since the last committed bar happened at the next bar's open: bar n_bars
+        self.sync_fills(self.n_bars)
         return self.check_positions()
 
     def check_positions(self, index: int | None = None) -> bool:
@@ -179,7 +180,7 @@ class Runner:
         lands between the two reads is caught by syncing once more before deciding."""
         bad = self._position_differences()
         if bad:
-            self.sync_fills(self.n_bars - 1 if index is None else index)
+            self.sync_fills(self.n_bars if index is None else index)
             bad = self._position_differences()
         if not bad:
             return True
@@ -251,6 +252,8 @@ class Runner:
         for order in orders:
             if order["status"] == "new":
                 self._submit(order)
+        if self.risk_state is not None and not self.spec.dry_run:
+            self._place_stops(index, when, orders)
         self._checkpoint("orders_submitted", when)
         self._account_cache = None
         account = self._account()
@@ -301,12 +304,12 @@ class Runner:
     def sync_fills(self, bar_index: int) -> int:
         """Record the broker's fills not yet stored; returns how many were new."""
         new = 0
-        ours = None
+        ours: dict[str, dict[str, Any]] | None = None
         for fill in self.broker.fills():
             if fill.execution_id in self._known_fills or fill.execution_id in self._foreign_fills:
                 continue
             if ours is None:
-                ours = {o["client_order_id"] for o in self.store.orders(self.run_id)}
+                ours = {o["client_order_id"]: o for o in self.store.orders(self.run_id)}
             if fill.client_order_id not in ours or fill.symbol not in self.symbols:
                 # not this run's order (another run or a manual trade in the same account):
                 # never adopt it; if it moves our symbols, reconciliation halts
@@ -318,9 +321,12 @@ class Runner:
             j = self.symbols.index(fill.symbol)
             old = self.store.positions(self.run_id).get(fill.symbol, 0.0)
             position = old + fill.quantity
+            stopped = ours[fill.client_order_id].get("stop_price") is not None
             if self.risk_state is not None:
                 self.risk_state = risk_live.record_fill(
                     self.risk_state, j, old, position, fill.price, fill.commission, max(bar_index, 0))
+                if stopped:
+                    self._record_stop(j, old, fill.price, max(bar_index, 0))
             self.store.record_fill(self.run_id, {
                 "execution_id": fill.execution_id, "client_order_id": fill.client_order_id,
                 "symbol": fill.symbol, "quantity": fill.quantity, "price": fill.price,
@@ -328,6 +334,8 @@ class Runner:
                 "time": fill.time,
             }, position, self.risk_state.to_dict() if self.risk_state is not None else None)
             self._known_fills.add(fill.execution_id)
+            if stopped:  # the engine drops what was left of the symbol's order too
+                self._cancel_open(fill.symbol, keep="")
             self._alert("trade", f"{self.run_id}: {'bought' if fill.quantity > 0 else 'sold'} "
                         f"{abs(fill.quantity):g} {fill.symbol} @ {fill.price:.2f}",
                         f"order {fill.client_order_id}, commission {fill.commission:.2f}, "
@@ -401,10 +409,58 @@ class Runner:
             self._alert("breaker", f"{self.run_id}: risk breaker {reason}",
                         f"positions are being closed; breaker state {state.breaker}", "warning")
         self.risk_state = state
+        # the engine remembers an accepted target even when the breaker then blocks its order:
+        # after the breaker clears, only a new target trades
+        self.last_target = accepted
         if self._kill_switch() == "ACTIVE":
-            self.last_target = accepted
             return pending
         return self._apply_kill_switch(pending)
+
+    def _record_stop(self, asset: int, before: float, price: float, index: int) -> None:
+        inputs = risk_inputs(self.stepper.history(), self.spec.risk)
+        events, self.risk_state = risk_live.record_stop(
+            self.risk_state, inputs, index, asset, before, price)
+        for _, _, rule, shares, _, at in events:
+            self.store.event(self.run_id, f"risk:{rule}",
+                             f"{self.symbols[asset]}: {shares:.4g} shares stopped out at {at:.4g}")
+            self._alert("breaker", f"{self.run_id}: {self.symbols[asset]} stopped out ({rule})",
+                        f"{shares:.4g} shares at {at:.4g}", "warning")
+
+    def _place_stops(self, index: int, when: str, orders: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the resting stop orders with this close's levels: they rest at the broker
+        from the next bar's open, where the engine checks its stops against open/high/low.
+
+        A position this bar's order closes or flips gets no stop (a broker would refuse to
+        hold the shares for both); one it reduces is protected for what remains."""
+        for order in self.store.orders(self.run_id, _OPEN):
+            if order["stop_price"] is not None and order["bar_time"] < when:
+                try:
+                    self._copy_status(order["client_order_id"],
+                                      self.broker.cancel(order["client_order_id"]))
+                except BrokerError as exc:
+                    self._error(f"cancel stop {order['client_order_id']} failed", str(exc))
+        if self._kill_switch() == "HALTED":
+            return
+        positions = self._position_vector()
+        inputs = risk_inputs(self.stepper.history(), self.spec.risk)
+        levels = risk_live.stop_levels(self.risk_state, inputs, index, positions)
+        after = positions.copy()
+        for order in orders:
+            if order["status"] == "new" or order["status"] == "submitted":
+                after[self.symbols.index(order["symbol"])] += order["quantity"]
+        rows = []
+        for j, level in enumerate(levels):
+            if not np.isfinite(level) or positions[j] == 0.0 or after[j] * positions[j] <= 0.0:
+                continue
+            held = positions[j] if abs(after[j]) >= abs(positions[j]) else after[j]
+            rows.append({
+                "client_order_id": client_order_id(self.strategy.name, self.run_id, when,
+                                                   self.symbols[j]) + ":stop",
+                "bar_time": when, "symbol": self.symbols[j], "quantity": -float(held),
+                "stop_price": float(level), "status": "new"})
+        self.store.add_orders(self.run_id, rows)
+        for row in rows:
+            self._submit(row)
 
     def _apply_kill_switch(self, pending: np.ndarray) -> np.ndarray:
         """HALTED: nothing; REDUCING: only targets that shrink a position toward flat.
@@ -467,7 +523,9 @@ class Runner:
                 self._copy_status(order["client_order_id"], seen)
 
     def _submit(self, order: Mapping[str, Any]) -> None:
-        request = OrderRequest(order["client_order_id"], order["symbol"], float(order["quantity"]))
+        stop = order.get("stop_price")
+        request = OrderRequest(order["client_order_id"], order["symbol"], float(order["quantity"]),
+                               float("nan") if stop is None else float(stop))
         try:
             seen = self.broker.submit(request)
         except DuplicateOrderError:

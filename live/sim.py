@@ -27,7 +27,12 @@ import numpy as np
 from framework.costs import CostSpec
 from framework.engine import EngineSpec
 from framework.engine import _layout as EL
-from framework.engine._orders_nb import collect_orders_nb, execute_orders_nb, value_account_nb
+from framework.engine._fills_nb import price_fill_nb, return_volatility_nb
+from framework.engine._orders_nb import (
+    collect_orders_nb,
+    execute_orders_nb,
+    value_account_nb,
+)
 from framework.engine.core import _params as engine_params
 from framework.errors import BrokerError, unknown_name_message
 from framework.risk._nb import new_risk_state_nb
@@ -130,6 +135,7 @@ class SimBroker:
             "filled": 0.0,
             "value": 0.0,
             "status": "new",
+            "stop_price": (float(order.stop_price) if np.isfinite(order.stop_price) else None),
         }
         self._save()
         return self._record(self.orders[order.client_order_id])
@@ -163,6 +169,7 @@ class SimBroker:
             return []
         closes = np.vstack([self._closes, np.asarray(bar.close, np.float64)[None, :]])
         new_fills = self._fill_at_open(bar, closes)
+        new_fills += self._trigger_stops(bar, closes)
         finite = np.isfinite(bar.close)
         self.marks[finite] = bar.close[finite]
         # keep the impact window's closes plus the current bar (the rest is never read)
@@ -178,6 +185,8 @@ class SimBroker:
         remaining = np.zeros(m)
         for cid, order in self.orders.items():
             j = self.symbols.index(order["symbol"])
+            if order.get("stop_price") is not None:
+                continue  # resting stops: _trigger_stops
             if order["status"] in ("new", "partially_filled") and j not in working:
                 working[j] = cid
                 remaining[j] = order["quantity"] - order["filled"]
@@ -211,6 +220,38 @@ class SimBroker:
             out.append(self._book_fill(working[j], j, (qty, price, fee, slip, impact), bar))
         for j, cid in working.items():
             self._settle(cid, asked[j], requested.get(j, 0.0))
+        return out
+
+    def _trigger_stops(self, bar: ClosedBar, closes: np.ndarray) -> list[FillRecord]:
+        """Resting stops, after the open's fills (the engine's order): a gap through the level
+        fills at the open, a touch by the low (high: shorts) at the level; the whole position
+        closes, priced by the engine's cost model (no participation cap, as in the engine)."""
+        out, i = [], closes.shape[0] - 1
+        for cid, order in self.orders.items():
+            if order.get("stop_price") is None or order["status"] != "new":
+                continue
+            j = self.symbols.index(order["symbol"])
+            held, level = float(self.shares[j]), order["stop_price"]
+            if held * order["quantity"] >= 0.0:
+                order["status"] = "canceled"  # flat (or flipped) at the open: nothing to protect
+                continue
+            side = 1.0 if held > 0.0 else -1.0
+            worst = bar.low[j] if side > 0.0 else bar.high[j]
+            if side * (bar.open[j] - level) <= 0.0:
+                price = float(bar.open[j])
+            elif side * (worst - level) <= 0.0:
+                price = float(level)
+            else:
+                continue
+            sigma = np.nan
+            if self._params[EL.P_IMPACT_COEF] > 0.0:
+                sigma = return_volatility_nb(closes, i, j, int(self._params[EL.P_IMPACT_WINDOW]))
+            fill = price_fill_nb(abs(held), -side, price, float(bar.volume[j]), sigma, self._params)
+            self.cash -= -held * fill[0] + fill[1]
+            self.shares[j] = 0.0
+            order["quantity"] = -held
+            out.append(self._book_fill(cid, j, (-held, *fill[:4]), bar))
+            order["status"] = "filled"
         return out
 
     def _book_fill(self, cid: str, j: int, fill: tuple, bar: ClosedBar) -> FillRecord:

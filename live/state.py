@@ -28,7 +28,7 @@ from framework.risk._layout import G_BREAKER
 from framework.risk.state import BREAKER_STATES
 from framework.types import FIELDS, Bars, SymbolInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _META = sa.MetaData()
 
 RUNS = sa.Table(
@@ -72,6 +72,7 @@ ORDERS = sa.Table(
     sa.Column("status", sa.String, nullable=False),
     sa.Column("filled_quantity", sa.Float, nullable=False, default=0.0),
     sa.Column("average_price", sa.Float),
+    sa.Column("stop_price", sa.Float),  # set: a resting protective stop (schema v2)
     sa.Column("created_at", sa.String, nullable=False),
     sa.Column("updated_at", sa.String, nullable=False),
 )
@@ -142,10 +143,17 @@ def _v1(conn: sa.Connection) -> None:
     _META.create_all(conn)
 
 
+def _v2(conn: sa.Connection) -> None:
+    # a v1 database lacks the column; one created by this version's _v1 already has it
+    if "stop_price" not in {c["name"] for c in sa.inspect(conn).get_columns("orders")}:
+        conn.execute(sa.text("ALTER TABLE orders ADD COLUMN stop_price FLOAT"))
+
+
 # version -> (description, step); append new versions, never edit applied ones
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "initial schema: runs, bars, decisions, orders, fills, positions, equity, risk, "
         "events, errors, broker_state", _v1),
+    (2, "orders.stop_price: resting protective stop orders", _v2),
 )
 
 
@@ -292,7 +300,8 @@ class Store:
         if statuses is not None:
             query = query.where(ORDERS.c.status.in_(list(statuses)))
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(ORDERS.c.bar_time, ORDERS.c.symbol)).mappings()
+            rows = conn.execute(query.order_by(ORDERS.c.bar_time, ORDERS.c.symbol,
+                                               ORDERS.c.client_order_id)).mappings()
             return [dict(r) for r in rows]
 
     def update_order(self, client_order_id: str, **values: Any) -> None:

@@ -156,6 +156,37 @@ def check_stops(
     return exits, events.done(), new
 
 
+def stop_levels(state: RiskState, inputs: tuple, bar: int, positions) -> np.ndarray:
+    """Stop price of each open position for the bar after ``bar`` (NaN: none), for resting
+    stop orders at a broker; call after :func:`close_checks` (trailing references updated)."""
+    rp = inputs[0][inputs[1][bar]]
+    levels = np.full(len(positions), np.nan)
+    for j, position in enumerate(np.asarray(positions, np.float64)):
+        if position != 0.0:
+            side = 1.0 if position > 0.0 else -1.0
+            levels[j] = xnb.stop_level_nb(j, side, rp, state.assets)[0]
+    return levels
+
+
+def record_stop(state: RiskState, inputs: tuple, bar: int, asset: int, before: float,
+                price: float):
+    """A resting stop closed ``asset`` (``before`` shares) at ``price`` on bar ``bar``; call
+    after :func:`record_fill`. Re-entry then waits for a changed target, as in the engine.
+
+    Returns
+    -------
+    events, new state
+    """
+    new = state.copy()
+    rp = inputs[0][inputs[1][max(bar - 1, 0)]]
+    _, reason, rule = xnb.stop_level_nb(asset, 1.0 if before > 0.0 else -1.0, rp, new.assets)
+    events = _Events(new)
+    astate, gstate = new.as_tuple()
+    xnb.mark_stopped_nb(asset, reason, astate)
+    rnb.record_event_nb(events.buffer, gstate, bar, asset, rule, before, 0.0, price)
+    return events.done(), new
+
+
 def record_fill(
     state: RiskState,
     asset: int,

@@ -154,28 +154,46 @@ def test_skipped_minute_is_absent_and_rest_backfills_it(fake):
         assert rest[symbol].loc[close_label].tolist() == expected(symbol, skipped)
 
 
+@contextmanager
+def tapped_bars(fake: FakeAlpaca):
+    """The bar dicts the fake's websocket server receives from its market (for recalculation).
+
+    The fake re-sends a symbol's previous bar dict as the updated bar; changing that dict after
+    it went out stands for Alpaca's recalculation of the minute (late trades)."""
+    listeners = fake.market.bar_listeners
+    assert len(listeners) == 1  # the fake's websocket server
+    fan_out, sent = listeners[0], []
+
+    def tap(kind: str, symbol: str, bar: dict) -> None:
+        sent.append(bar)
+        fan_out(kind, symbol, bar)
+
+    with fake.market.lock:
+        listeners[0] = tap
+    try:
+        yield sent
+    finally:
+        with fake.market.lock:  # the fake removes its own listener when it stops
+            listeners[0] = fan_out
+
+
 def test_late_updated_bar_replaces_the_earlier_values(fake):
-    published: list[tuple[str, dict]] = []
-    # the fake re-sends a symbol's previous bar dict as the updated bar; changing that dict
-    # after it went out stands for Alpaca's recalculation (late trades) of the minute
-    fake.market.bar_listeners.append(lambda kind, symbol, bar: published.append((symbol, bar)))
-    first = ny("2024-07-01 09:35")
-    with bar_stream(fake) as stream:
+    first, second = ny("2024-07-01 09:35"), ny("2024-07-01 09:36")
+    with tapped_bars(fake) as sent, bar_stream(fake) as stream:
         fake.faults.late_updated_bars = True
         fake.clock.advance("1min")
         wait_for(has_bars(stream, [first]), 10, "the 09:35 bars")
-        for symbol, bar in published:
+        for bar in sent:
             bar["c"] += 3.0
             bar["v"] += 77
         fake.clock.advance("1min")
         wait_for(lambda: stream.updates == 2, 10, "two updated bars")
-        frames = stream.bars_between(first, first + pd.Timedelta(minutes=1))
+        frames = stream.bars_between(first, second)
         for symbol, frame in frames.items():
-            assert len(frame) == 2  # replaced, not added
+            assert list(frame.index) == [first, second]  # replaced, not added
             original = expected(symbol, first)
             assert frame.loc[first].tolist() == [*original[:3], original[3] + 3.0,
                                                  original[4] + 77]
-            second = first + pd.Timedelta(minutes=1)
             assert frame.loc[second].tolist() == expected(symbol, second)
 
 
@@ -312,9 +330,10 @@ def test_fills_arrive_signed_in_order_and_match_rest(premarket):
         premarket.clock.set(ny("2024-07-01 09:31"))
         wait_for(lambda: len(updates.fills()) == 3, 10, "the rest of the partial fill")
         fills = updates.fills()
+        # same instant: a partial fill sorts before a completing fill (see OrderEventLog)
         assert [(f["client_order_id"], f["event"], f["qty"]) for f in fills] == [
-            ("short-1", "fill", -2.0), ("buy-1", "partial_fill", 2.0), ("buy-1", "fill", 3.0)]
-        assert fills[0]["price"] == SEEDS["QQQ"].loc[ny("2024-07-01 09:30"), "open"]
+            ("buy-1", "partial_fill", 2.0), ("short-1", "fill", -2.0), ("buy-1", "fill", 3.0)]
+        assert fills[1]["price"] == SEEDS["QQQ"].loc[ny("2024-07-01 09:30"), "open"]
         assert fills[2]["price"] == SEEDS["SPY"].loc[ny("2024-07-01 09:31"), "open"]
         assert fills[2]["time"] == ny("2024-07-01 09:31")
         truth = premarket.fills()

@@ -60,6 +60,37 @@ def test_parity_with_the_backtest_on_spy(tmp_path, shared_data):
     assert final == pytest.approx(backtest.summary["final_equity"], rel=2e-3)
 
 
+def test_parity_with_the_backtest_with_risk_rules_on(tmp_path, shared_data):
+    """The shipped risk rules (30% position cap, 3% fixed stop, breakers): live places resting
+    stops that the sim broker triggers intrabar as the engine does, so the fills are the
+    backtest's (dates, sides, prices); sizes differ by the overnight gap (sized at the close)."""
+    from framework.config import load_config
+    from framework.data import load_bars
+    from framework.risk import RiskSpec
+    from live.runner import Runner, RunnerSpec
+    from live.sim import SimBroker
+    from strategies.sma_cross import SmaCross
+
+    data = load_bars(["SPY"], data_dir=shared_data / "daily", start="2015-01-01", end="2020-12-31")
+    risk = RiskSpec.from_config(load_config())
+    store = _store(tmp_path)
+    broker = SimBroker(data.symbols, SimSpec(costs=CostSpec()))
+    runner = Runner(SmaCross(), SmaCrossParams(), store, broker, data.symbols,
+                    RunnerSpec(run_id="r1", risk=risk))
+    runner.start()
+    play(runner, data)
+    backtest = run_backtest(SmaCross(), data, SmaCrossParams(),
+                            BacktestSpec(costs=CostSpec(), risk=risk))
+    fills, bt = runner.store.fills("r1"), backtest.sim.fills
+    assert len(fills) == len(bt) > 30
+    assert [f["time"] for f in fills] == [t.isoformat() for t in bt["time"]]
+    assert np.array_equal(np.sign([f["quantity"] for f in fills]), np.sign(bt["qty"].to_numpy()))
+    assert np.allclose([f["price"] for f in fills], bt["price"].to_numpy(), rtol=1e-5)
+    stops = [f for f in fills if f["client_order_id"].endswith(":stop")]
+    assert len(stops) == (backtest.sim.trades["exit_reason"].str.contains("stop")).sum() > 0
+    assert broker.account().equity == pytest.approx(backtest.summary["final_equity"], rel=1e-3)
+
+
 POINTS = ["bar_stored", "fills_recorded", "orders_stored", "orders_submitted"]
 
 

@@ -58,3 +58,28 @@ def test_orders_keep_the_first_write(tmp_path):
     assert order["quantity"] == 5.0
     store.update_order("c1", status="filled")
     assert store.orders("r", ["new"]) == []
+
+
+def test_a_version_1_database_gains_the_stop_price_column(tmp_path):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'v1.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the orders table as schema version 1 created it
+        conn.execute(sa.text(
+            "CREATE TABLE orders (client_order_id VARCHAR PRIMARY KEY, run_id VARCHAR NOT NULL, "
+            "bar_time VARCHAR NOT NULL, symbol VARCHAR NOT NULL, quantity FLOAT NOT NULL, "
+            "status VARCHAR NOT NULL, filled_quantity FLOAT NOT NULL, average_price FLOAT, "
+            "created_at VARCHAR NOT NULL, updated_at VARCHAR NOT NULL)"))
+        conn.execute(sa.text(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR "
+            "NOT NULL, applied_at VARCHAR NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO schema_version VALUES (1, 'initial', 'then')"))
+        conn.execute(sa.text(
+            "INSERT INTO orders VALUES ('a', 'r1', '2020-01-02', 'SPY', 1.0, 'filled', 1.0, 10.0, "
+            "'then', 'then')"))
+    engine.dispose()
+    store = Store(url)
+    assert store.schema_version() == SCHEMA_VERSION
+    order = store.orders("r1")[0]
+    assert order["client_order_id"] == "a" and order["stop_price"] is None

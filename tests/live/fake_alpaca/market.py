@@ -242,6 +242,8 @@ class Market:
             elif order.order_type == "market":
                 action = (int(series.open_time[position]), _FILL, "fill", position,
                           float(series.o[position]))
+            elif order.order_type == "stop":
+                action = _stop_action(series, order, position)
             else:
                 action = _limit_action(series, order, position)
         if order.expire_ns is not None and (action is None or action[0] > order.expire_ns):
@@ -384,6 +386,21 @@ def _limit_action(series: SymbolBars, order: OrderState, position: int) -> tuple
     if (opening <= limit) if order.side == "buy" else (opening >= limit):
         return (int(series.open_time[bar]), _FILL, "fill", bar, float(opening))
     return (int(series.close_time[bar]), _FILL, "fill", bar, float(limit))
+
+
+def _stop_action(series: SymbolBars, order: OrderState, position: int) -> tuple | None:
+    """The bar that triggers a stop: a gap through the level fills at the open, a touch at the
+    level (just after the open, so market orders of the same open go first)."""
+    stop, sign = order.stop_price, (1.0 if order.side == "buy" else -1.0)
+    reach = series.h[position:] if sign > 0 else -series.low[position:]
+    hits = np.nonzero(reach >= sign * stop)[0]
+    if len(hits) == 0:
+        return None
+    bar = position + int(hits[0])
+    opening = float(series.o[bar])
+    if sign * (opening - stop) >= 0.0:
+        return (int(series.open_time[bar]), _FILL, "fill", bar, opening)
+    return (int(series.open_time[bar]) + 1, _FILL, "fill", bar, float(stop))
 
 
 def _checked_schedule(schedule: list[float]) -> tuple[float, ...]:

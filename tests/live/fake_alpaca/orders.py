@@ -87,6 +87,7 @@ class OrderState:
     cursor: dict[str, int] = field(default_factory=dict)
     forced: str | None = None
     expire_ns: int | None = None
+    stop_price: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -116,7 +117,8 @@ class OrderState:
             "side": self.side, "position_intent": _intent(self.side),
             "time_in_force": self.time_in_force,
             "limit_price": None if self.limit_price is None else number(self.limit_price),
-            "stop_price": None, "status": self.status, "extended_hours": self.extended_hours,
+            "stop_price": None if self.stop_price is None else number(self.stop_price),
+            "status": self.status, "extended_hours": self.extended_hours,
             "legs": None, "trail_percent": None, "trail_price": None, "hwm": None,
             "subtag": None, "source": None, "expires_at": stamp(self.expire_ns),
         }
@@ -141,8 +143,9 @@ def parse_order(body: object, symbols: set[str]) -> dict:
     if side not in ("buy", "sell"):
         raise malformed(f"invalid side: {side!r} (expected 'buy' or 'sell')")
     order_type = body.get("type", body.get("order_type"))
-    if order_type not in ("market", "limit"):
-        raise malformed(f"order type {order_type!r} is not supported by the fake (market, limit)")
+    if order_type not in ("market", "limit", "stop"):
+        raise malformed(f"order type {order_type!r} is not supported by the fake "
+                        "(market, limit, stop)")
     if body.get("order_class") not in (None, "", "simple"):
         raise malformed(f"order_class {body.get('order_class')!r} is not supported by the fake")
     tif = body.get("time_in_force")
@@ -154,9 +157,17 @@ def parse_order(body: object, symbols: set[str]) -> dict:
     if order_type == "limit":
         limit_price = positive(body, "limit_price")
     elif body.get("limit_price") is not None:
-        raise malformed("limit_price must not be set for market orders")
+        raise malformed(f"limit_price must not be set for {order_type} orders")
+    stop_price = None
+    if order_type == "stop":
+        stop_price = positive(body, "stop_price")
+        if round(stop_price, 2) != stop_price:
+            raise malformed(f"invalid stop_price {stop_price}: sub-penny increment does not "
+                            "fulfill minimum pricing criteria")
+    elif body.get("stop_price") is not None:
+        raise malformed(f"stop_price must not be set for {order_type} orders")
     return {"symbol": symbol, "side": side, "order_type": order_type, "time_in_force": tif,
-            "qty": qty, "limit_price": limit_price,
+            "qty": qty, "limit_price": limit_price, "stop_price": stop_price,
             "client_order_id": client_order_id(body.get("client_order_id")),
             "extended_hours": bool(body.get("extended_hours", False))}
 
