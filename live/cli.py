@@ -89,6 +89,9 @@ def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
     @click.option("--risk-off", is_flag=True, help="Ignore the risk rules of config/trading_config.yaml.")
     @click.option("--risk", "risk_sets", multiple=True, metavar="NAME=VALUE",
                   help="Risk rule override, e.g. --risk max_position=0.5 (repeatable).")
+    @click.option("--max-positions", type=int, default=None,
+                  help="At most this many open positions (a risk rule; same as "
+                  "--risk max_positions=N).")
     @click.option("--db", default=None, help=_DB_HELP)
     @click.option("--run-id", default=None,
                   help="Run name; an existing run is resumed (default: a new <strategy>-<time> run).")
@@ -115,7 +118,7 @@ def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
                   help="Seconds the local clock may differ from the broker's before trading halts; "
                   "'off' lets the broker's clock define market time.")
     def paper(strategy, symbols, data_dir, start, end, sets, schedule, speed, dry_run, risk_off,
-              risk_sets, db, run_id, broker, interval, warmup_bars, max_bars, poll, settle,
+              risk_sets, max_positions, db, run_id, broker, interval, warmup_bars, max_bars, poll, settle,
               max_wait, max_clock_drift) -> None:
         """Paper-trade STRATEGY (default sma_cross); all state goes to the state database.
 
@@ -129,6 +132,11 @@ def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
         """
         from live.command import PaperSpec, paper_strategy_name, run_paper
 
+        if max_positions is not None:
+            if max_positions < 1:
+                raise click.BadParameter(f"{max_positions}; expected at least 1 position.",
+                                         param_hint="--max-positions")
+            risk_sets = (*risk_sets, f"max_positions={max_positions}")
         spec = PaperSpec(
             run_id=run_id, symbols=_split_symbols(symbols), data_dir=data_dir, start=start,
             end=end, sets=tuple(sets), schedule=schedule, speed=speed, dry_run=dry_run,

@@ -108,7 +108,15 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
     feed = AlpacaFeed(symbols, conn, clock, feed_spec, after=last,
                       on_event=lambda kind, message: store.event(run_id, kind, message),
                       should_stop=stop)
-    callback = progress(spec.max_bars) if progress is not None else None
+    per_bar = progress(spec.max_bars) if progress is not None else None
+    schedule = feed.schedule
+
+    def callback(n_bars: int, bar) -> None:
+        if per_bar is not None:
+            per_bar(n_bars, bar)
+        if not bar.warmup and _closes_session(schedule, bar.time):
+            _daily_summary(store, run_id, alerter, bar.time)
+
     try:
         return runner.run(feed, callback)
     except StaleDataError as exc:
@@ -121,6 +129,23 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
         store.update_run(run_id, status="interrupted")
         runner._error("broker unavailable; session ended (restart resumes it)", str(exc))
         raise
+
+
+def _closes_session(schedule, close: pd.Timestamp) -> bool:
+    """Whether ``close`` is the last bar of its session (every daily bar is)."""
+    nxt = schedule.next_close(close)
+    return schedule.interval == "1Day" or nxt.tz_convert("America/New_York").date() != \
+        close.tz_convert("America/New_York").date()
+
+
+def _daily_summary(store: Store, run_id: str, alerter, close: pd.Timestamp) -> None:
+    from live.alerts import format_daily_summary
+
+    title, body = format_daily_summary(store.run(run_id), store.equity(run_id),
+                                       store.fills(run_id),
+                                       store.events(run_id, limit=500) + store.errors(run_id, 100),
+                                       day=close.tz_convert("UTC").date())
+    alerter.send("summary", title, body)
 
 
 def _check_calendar(runner: Runner, broker: AlpacaBroker, now: pd.Timestamp) -> None:

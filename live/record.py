@@ -127,6 +127,10 @@ def load_record(store: Store | str | None, run_id: str, start: object = None, en
     events = _log(store.events(run_id, limit=_ALL), orders, replay)
     errors = _log(store.errors(run_id, limit=_ALL), orders, replay)
     benchmark, label, history = _benchmark(bars, data_dir)
+    # the record ends at its last bar: later benchmark prints are not part of it
+    last = hi if hi is not None else (bars.index[-1] if bars.n_bars else None)
+    if benchmark is not None and last is not None:
+        benchmark = benchmark[benchmark.index <= last]
     return PaperRecord(
         run=run,
         equity=_between(_equity(store, run_id), None, lo, hi),
@@ -136,10 +140,10 @@ def load_record(store: Store | str | None, run_id: str, start: object = None, en
         events=_between(events, "market_time", lo, hi),
         errors=_between(errors, "market_time", lo, hi),
         bars=bars,
-        benchmark=None if benchmark is None else benchmark[benchmark.index <= (hi or benchmark.index[-1])],
+        benchmark=benchmark,
         benchmark_label=label,
         notes=notes(store, run_id),
-        conditions=_conditions(history, bars, data_dir, hi),
+        conditions=_conditions(history, bars, data_dir, last),
     )
 
 

@@ -254,6 +254,9 @@ class Runner:
                 self._submit(order)
         if self.risk_state is not None and not self.spec.dry_run:
             self._place_stops(index, when, orders)
+        if orders and not self.spec.dry_run:
+            self._alert("rebalance", f"{self.run_id}: {len(orders)} order(s) at {when[:16]}",
+                        ", ".join(f"{o['symbol']} {o['quantity']:+.4g}" for o in orders))
         self._checkpoint("orders_submitted", when)
         self._account_cache = None
         account = self._account()

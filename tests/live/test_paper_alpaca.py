@@ -4,6 +4,8 @@ store in agreement; its decisions and fills are the backtest's."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,3 +100,32 @@ def test_restart_resumes_without_duplicates(tmp_path, fast_config, monkeypatch):
         assert len(ids) == len(set(ids))
         kinds = [e["kind"] for e in store.events("a1", limit=1000)]
         assert "recover" in kinds and "reconcile_mismatch" not in kinds
+
+
+def test_alerts_for_trades_rebalances_and_daily_summaries(tmp_path, monkeypatch):
+    from tests.live.test_alerts import Receiver
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    receiver = Receiver()
+    path = tmp_path / "config.yaml"
+    path.write_text("broker:\n  max_requests_per_min: 100000\nnotifications:\n  enabled: true\n"
+                    "  events: [order_filled, rebalance, daily_summary]\n")
+    monkeypatch.setenv("FW_CONFIG", str(path))
+    monkeypatch.setenv("FW_APPRISE_URLS", receiver.url("json", "hook"))
+    history = spy_bars("2015-06-01", "2016-06-30")
+    closes = history.between("2016-01-04", "2016-01-29").index
+    store = Store(f"sqlite:///{tmp_path / 'n.sqlite'}")
+    try:
+        with fake_for(history, START) as fake:
+            fake.faults.rate_limit_per_min = 0
+            run_session(fake, store, SmaCross(), _spec(len(closes) + 1), closes, monkeypatch)
+        titles = [p["title"] for p in receiver.at("hook")]
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    fills, order_bars = store.fills("a1"), {o["bar_time"] for o in store.orders("a1")}
+    assert sum("@" in t for t in titles) == len(fills) > 0  # one alert per fill
+    assert sum("order(s) at" in t for t in titles) == len(order_bars)
+    # one summary per traded session: the last warm-up bar (traded) and every close
+    summaries = [t for t in titles if re.match(r"a1 \d{4}-\d\d-\d\d: [+-]\$", t)]
+    assert len(summaries) == len(closes) + 1
