@@ -129,3 +129,24 @@ def test_alerts_for_trades_rebalances_and_daily_summaries(tmp_path, monkeypatch)
     # one summary per traded session: the last warm-up bar (traded) and every close
     summaries = [t for t in titles if re.match(r"a1 \d{4}-\d\d-\d\d: [+-]\$", t)]
     assert len(summaries) == len(closes) + 1
+
+
+def test_fw_halt_cancels_open_orders_at_alpaca(tmp_path, fast_config, monkeypatch):
+    from live.command import halt_run
+
+    history = spy_bars("2015-06-01", "2016-06-30")
+    closes = history.between("2016-01-04", "2016-02-03").index
+    store = Store(f"sqlite:///{tmp_path / 'h.sqlite'}")
+    with fake_for(history, START) as fake:
+        fake.faults.rate_limit_per_min = 0
+        # 2016-02-03 turns the 5/20 cross long: that order waits for the next open
+        run_session(fake, store, SmaCross(), _spec(len(closes) + 1), closes, monkeypatch)
+        waiting = [o for o in fake.orders() if o["status"] in ("new", "accepted")]
+        assert waiting, "the scenario needs an order left open after the last close"
+        canceled = halt_run(store, "a1")
+        assert sorted(canceled) == sorted(o["client_order_id"] for o in waiting)
+        assert all(o["status"] == "canceled" for o in fake.orders()
+                   if o["client_order_id"] in canceled)
+    assert store.run("a1")["kill_switch"] == "HALTED"
+    assert all(o["status"] == "canceled" for o in store.orders("a1")
+               if o["client_order_id"] in canceled)
