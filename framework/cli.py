@@ -197,3 +197,30 @@ def _register_live() -> None:
 
 
 _register_live()
+
+
+def _register_reports() -> None:
+    """``fw report``, ``fw journal`` and ``fw readiness``: reports render what live loads (the two
+    packages stay independent; the loaders are imported only when a command runs)."""
+    from reports.cli import make_commands as report_commands
+
+    def load_record(*args, **kwargs):
+        from live.record import load_record as load
+
+        return load(*args, **kwargs)
+
+    def add_note(*args, **kwargs):
+        from live.record import add_note as add
+
+        return add(*args, **kwargs)
+
+    def latest_run_id(db):
+        from live.record import latest_run_id as latest
+
+        return latest(db)
+
+    for command in report_commands(load_record, add_note, latest_run_id):
+        main.add_command(command)
+
+
+_register_reports()
