@@ -189,10 +189,30 @@ def _register_groups() -> None:
 _register_groups()
 
 
+def _period_report(db_url: str, run_id: str, period: str, today) -> tuple[str, str]:
+    """Write a paper run's weekly/monthly report under FW_HOME/reports; returns (path,
+    headline). Called by live sessions (``live`` cannot import ``reports`` itself)."""
+    from framework.paper_record import paper_metrics
+    from framework.paths import home_subdir
+    from live.record import load_record
+    from reports.paper_report import period_bounds, write_period_report
+
+    start, end = period_bounds(period, today)
+    record = load_record(db_url, run_id)
+    out = home_subdir("reports") / run_id / f"{period}-{start.date()}"
+    paths = write_period_report(record, start, end, out, f"{run_id}: {period} report")
+    stats = paper_metrics(record, start, end)
+    headline = (f"{period} {start.date()}..{end.date()}: return "
+                f"{stats.get('period_return', float('nan')):+.2%}, Sharpe "
+                f"{stats.get('sharpe', float('nan')):.2f}, trades {stats.get('trades', 0)}")
+    html = paths.get("html") if isinstance(paths, dict) else out / "report.html"
+    return str(html), headline
+
+
 def _register_live() -> None:
     from live.cli import make_commands  # click + framework only; live.command loads inside commands
 
-    for command in make_commands(_strategy):
+    for command in make_commands(_strategy, _period_report):
         main.add_command(command)
 
 

@@ -30,20 +30,25 @@ class _LiveCommand(click.Command):
             raise click.ClickException(str(exc)) from exc
 
 
-def make_commands(resolve_strategy: StrategyResolver) -> list[click.Command]:
+def make_commands(resolve_strategy: StrategyResolver,
+                  reporter: Callable[..., Any] | None = None) -> list[click.Command]:
     """The live commands, bound to the composition root's strategy resolver.
 
     Parameters
     ----------
     resolve_strategy : callable
         ``name -> Strategy`` (registered name, path/file.py:Class or package.module:Class).
+    reporter : callable, optional
+        ``reporter(db_url, run_id, period, today) -> (path, headline)`` writes a paper run's
+        weekly/monthly report (``reports`` renders it; ``live`` may not import it).
 
     Returns
     -------
     list of click.Command
         ``paper``, ``status``, ``halt`` and ``resume``.
     """
-    return [_paper_command(resolve_strategy), _status_command(), _halt_command(), _resume_command()]
+    return [_paper_command(resolve_strategy, reporter), _status_command(), _halt_command(),
+            _resume_command()]
 
 
 def _split_symbols(values) -> tuple[str, ...] | None:
@@ -70,7 +75,7 @@ def _store(db: str | None):
     return Store(db)
 
 
-def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
+def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.Command:
     @click.command(name="paper", cls=_LiveCommand)
     @click.argument("strategy", required=False)
     @click.option("--symbols", "-s", multiple=True, help="Symbols (repeat or comma-separate). "
@@ -148,7 +153,7 @@ def _paper_command(resolve_strategy: StrategyResolver) -> click.Command:
         strat = resolve_strategy(paper_strategy_name(spec, store, strategy))
         console = _console()
         with _ProgressBar(console) as bar:
-            summary = run_paper(strat, spec, store, progress=bar.start)
+            summary = run_paper(strat, spec, store, progress=bar.start, reporter=reporter)
         _print_summary(console, summary)
 
     return paper

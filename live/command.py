@@ -136,7 +136,7 @@ def paper_strategy_name(spec: PaperSpec, store: Store, given: str | None) -> str
 
 
 def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
-              progress: ProgressFactory | None = None) -> PaperSummary:
+              progress: ProgressFactory | None = None, reporter=None) -> PaperSummary:
     """Create or resume a paper run and replay the chosen bars through it.
 
     Parameters
@@ -146,6 +146,10 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
     store : Store
     progress : callable, optional
         Called with the number of bars to replay; returns the per-bar callback of the runner.
+    reporter : callable, optional
+        ``reporter(db_url, run_id, period, today) -> (path, headline)``: a live (alpaca) session
+        writes the weekly report after each week's last session and the monthly one after the
+        month's, and alerts with the headline and the file's location.
 
     Returns
     -------
@@ -166,7 +170,7 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
             from live.paper_alpaca import run_alpaca
 
             new_bars = run_alpaca(strategy, spec, store, run_id, existing, schedule,
-                                  params_config, risk, alerter, progress)
+                                  params_config, risk, alerter, progress, reporter)
         else:
             new_bars = _run_sim(strategy, spec, store, run_id, existing, symbols, schedule,
                                 params_config, risk, alerter, progress)

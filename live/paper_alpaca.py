@@ -61,7 +61,7 @@ def broker_for_run(store: Store, run: Mapping[str, Any]) -> AlpacaBroker:
 
 def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
                existing: Mapping[str, Any] | None, schedule, params_config: Mapping[str, Any],
-               risk: RiskSpec, alerter, progress) -> int:
+               risk: RiskSpec, alerter, progress, reporter=None) -> int:
     """Create or resume ``run_id`` on Alpaca paper and trade until stopped; returns the number
     of bars processed in this session."""
     from framework.config import load_config
@@ -116,6 +116,8 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
             per_bar(n_bars, bar)
         if not bar.warmup and _closes_session(schedule, bar.time):
             _daily_summary(store, run_id, alerter, bar.time)
+            if reporter is not None:
+                _period_reports(runner, reporter, schedule, bar.time)
 
     try:
         return runner.run(feed, callback)
@@ -146,6 +148,25 @@ def _daily_summary(store: Store, run_id: str, alerter, close: pd.Timestamp) -> N
                                        store.events(run_id, limit=500) + store.errors(run_id, 100),
                                        day=close.tz_convert("UTC").date())
     alerter.send("summary", title, body)
+
+
+def _period_reports(runner: Runner, reporter, schedule, close: pd.Timestamp) -> None:
+    """After a week's (month's) last session, write its report and alert where it is."""
+    here = close.tz_convert("America/New_York")
+    after = schedule.next_close(close).tz_convert("America/New_York")
+    due = []
+    if after.isocalendar()[:2] != here.isocalendar()[:2]:
+        due.append(("weekly", (here + pd.Timedelta(days=5 - here.weekday())).date()))  # Saturday
+    if (after.year, after.month) != (here.year, here.month):
+        due.append(("monthly", (here + pd.offsets.MonthBegin(1)).date()))
+    for period, today in due:
+        try:
+            path, headline = reporter(runner.store.url, runner.run_id, period, today)
+        except Exception as exc:  # a report must never stop trading; the error is recorded
+            runner._error(f"{period} report failed", f"{type(exc).__name__}: {exc}")
+            continue
+        runner.store.event(runner.run_id, "report", f"{period} report: {path}")
+        runner._alert("summary", f"{runner.run_id}: {period} report", f"{headline}\n{path}")
 
 
 def _check_calendar(runner: Runner, broker: AlpacaBroker, now: pd.Timestamp) -> None:

@@ -114,7 +114,7 @@ def warmup_end(fake, settle: float) -> pd.Timestamp:
     return BarSchedule("1Day").closes_between(settled - pd.Timedelta(days=10), settled)[-1]
 
 
-def run_session(fake, store, strategy, spec, closes, monkeypatch) -> dict:
+def run_session(fake, store, strategy, spec, closes, monkeypatch, reporter=None) -> dict:
     """Run ``fw paper --broker alpaca`` (``run_paper``) in a thread, driven in lockstep."""
     for name, value in environment(fake).items():
         monkeypatch.setenv(name, value)
@@ -122,7 +122,7 @@ def run_session(fake, store, strategy, spec, closes, monkeypatch) -> dict:
 
     def work():
         try:
-            out["summary"] = run_paper(strategy, spec, store)
+            out["summary"] = run_paper(strategy, spec, store, reporter=reporter)
         except BaseException as exc:  # handed to the test thread below
             out["error"] = exc
 

@@ -150,3 +150,23 @@ def test_fw_halt_cancels_open_orders_at_alpaca(tmp_path, fast_config, monkeypatc
     assert store.run("a1")["kill_switch"] == "HALTED"
     assert all(o["status"] == "canceled" for o in store.orders("a1")
                if o["client_order_id"] in canceled)
+
+
+def test_weekly_and_monthly_reports_after_the_last_session(tmp_path, fast_config, monkeypatch):
+    from framework.cli import _period_report
+    from framework.paths import fw_home
+
+    history = spy_bars("2015-06-01", "2016-06-30")
+    closes = history.between("2016-01-26", "2016-02-01").index  # ends a week and a month
+    store = Store(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    with fake_for(history, "2016-01-26 12:00Z") as fake:
+        fake.faults.rate_limit_per_min = 0
+        run_session(fake, store, SmaCross(), _spec(len(closes) + 1), closes, monkeypatch,
+                    reporter=_period_report)
+    events = [e["message"] for e in store.events("a1", limit=1000) if e["kind"] == "report"]
+    assert len(events) == 2 and store.errors("a1") == []
+    weekly = fw_home() / "reports" / "a1" / "weekly-2016-01-25" / "report.html"
+    monthly = fw_home() / "reports" / "a1" / "monthly-2016-01-01" / "report.html"
+    assert weekly.is_file() and monthly.is_file()
+    assert str(weekly) in events[0] and str(monthly) in events[1]
+    assert "2016-01-25 to 2016-01-31" in (weekly.parent / "report.md").read_text()
