@@ -33,6 +33,7 @@ NOTIFICATION_EVENTS: tuple[str, ...] = (
     "circuit_breaker",
     "daily_loss_limit",
     "rebalance",
+    "regime_change",
     "daily_summary",
     "reconciliation",
     "error",

@@ -191,7 +191,8 @@ def _run_sim(strategy, spec, store, run_id, existing, symbols, schedule, params_
     sim = SimSpec(initial_cash=initial_cash)
     broker = _sim_broker(store, run_id, bars.symbols, sim)
     runner = Runner(strategy, schedule, store, broker, bars.symbols,
-                    RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run), alerter=alerter)
+                    RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run,
+                               regimes=wants_regimes(risk)), alerter=alerter)
     config = {
         "command": "paper", "strategy": strategy.name, **params_config,
         "symbols": list(bars.symbols), "broker": "sim", "initial_cash": initial_cash,
@@ -214,9 +215,18 @@ BROKERS: tuple[str, ...] = ("sim", "alpaca")
 # config ``notifications.events`` -> alert kinds of ``live.alerts``
 _EVENT_KINDS = {
     "order_filled": "trade", "stop_loss": "breaker", "circuit_breaker": "breaker",
-    "daily_loss_limit": "breaker", "rebalance": "rebalance", "daily_summary": "summary",
+    "daily_loss_limit": "breaker", "rebalance": "rebalance", "regime_change": "regime",
+    "daily_summary": "summary",
     "reconciliation": "halt", "error": "error",
 }
+
+
+def wants_regimes(risk: RiskSpec) -> bool:
+    """Classify regimes live when the risk rules switch on them or regime alerts are asked for."""
+    from framework.config import load_config
+
+    notes = load_config().notifications
+    return bool(risk.regime_overrides) or (notes.enabled and "regime_change" in notes.events)
 
 
 def make_alerter(store: Store, run_id: str):

@@ -65,7 +65,7 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
     """Create or resume ``run_id`` on Alpaca paper and trade until stopped; returns the number
     of bars processed in this session."""
     from framework.config import load_config
-    from live.command import StopFlag, _git_revision, submit_pending_flatten
+    from live.command import StopFlag, _git_revision, submit_pending_flatten, wants_regimes
 
     conn = connect()
     symbols = tuple(spec.symbols or (existing["symbols"] if existing else ("SPY",)))
@@ -80,7 +80,8 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
                     else account.equity)
     runner = Runner(strategy, schedule, store, broker, symbols,
                     RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run,
-                               size_buffer=SIZE_BUFFER), alerter=alerter)
+                               size_buffer=SIZE_BUFFER, regimes=wants_regimes(risk)),
+                    alerter=alerter)
     config = {
         "command": "paper", "strategy": strategy.name, **params_config, "symbols": list(symbols),
         "broker": "alpaca", "broker_host": conn.spec.trading_host, "feed": conn.spec.feed,

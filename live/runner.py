@@ -69,6 +69,11 @@ class RunnerSpec:
         between the decision close and the fill, so a remote broker's buying-power check does
         not reject a fully invested target (0 for the simulated broker, which sizes like the
         engine).
+    regimes : bool
+        Classify the market regime (``framework.regime``, config/regimes.yaml) on the first
+        symbol at every bar: changes are events and alerts, and the risk rules'
+        ``regime_overrides`` apply. Labels need history: they may differ from a backtest's over
+        a longer window (they remember drawdowns and hysteresis).
     """
 
     run_id: str
@@ -77,6 +82,7 @@ class RunnerSpec:
     dry_run: bool = False
     record_features: bool = True
     size_buffer: float = 0.0
+    regimes: bool = False
 
 
 def client_order_id(strategy: str, run_id: str, bar_time: str, symbol: str) -> str:
@@ -128,6 +134,8 @@ class Runner:
         self._alerter = alerter
         self._account_cache = None
         self._traded = False  # equity is recorded from the first traded bar on
+        self._regimes: np.ndarray | None = None  # labels per history bar (spec.regimes)
+        self._last_regime = -1
 
     # -- startup = recovery ---------------------------------------------------------------------
     def start(self, config: Mapping[str, Any] | None = None) -> None:
@@ -245,6 +253,7 @@ class Runner:
             self.check_positions(index)
         self._checkpoint("fills_recorded", when)
         target = self.stepper.update(when, **bar.row())
+        self._classify_regime(when)
         pending = self._decide(target, bar, index)
         orders = self._orders(pending, bar, when)
         self.store.add_orders(self.run_id, orders)
@@ -393,7 +402,7 @@ class Runner:
 
     def _decide_with_risk(self, target: np.ndarray, bar: ClosedBar, index: int) -> np.ndarray:
         history = self.stepper.history()
-        inputs = risk_inputs(history, self.spec.risk)
+        inputs = self._risk_inputs()
         positions = self._position_vector()
         account = self._account()
         marks = np.where(np.isfinite(bar.close), bar.close, 0.0)
@@ -419,8 +428,35 @@ class Runner:
             return pending
         return self._apply_kill_switch(pending)
 
+    def _risk_inputs(self) -> tuple:
+        """The risk kernel's inputs over the history so far (with regime labels when on)."""
+        history = self.stepper.history()
+        if not self.spec.regimes:
+            return risk_inputs(history, self.spec.risk)
+        if self._regimes is None or len(self._regimes) != history.n_bars:
+            from framework.regime import regime_labels
+
+            self._regimes = regime_labels(history.select([self.symbols[0]]))[:, 0]
+        return risk_inputs(history, self.spec.risk, self._regimes)
+
+    def _classify_regime(self, when: str) -> None:
+        """Regime labels of the history so far; a change of the latest one is an event."""
+        if not self.spec.regimes:
+            return
+        from framework.regime import REGIME_NAMES, regime_labels  # lazy: only when asked for
+
+        before = self._last_regime
+        self._regimes = regime_labels(self.stepper.history().select([self.symbols[0]]))[:, 0]
+        now = int(self._regimes[-1])
+        self._last_regime = now
+        if now != before and now >= 0:
+            old = REGIME_NAMES[before] if before >= 0 else "none yet"
+            text = f"{self.symbols[0]} at {when[:16]}: {old} -> {REGIME_NAMES[now]}"
+            self.store.event(self.run_id, "regime", text)
+            self._alert("regime", f"{self.run_id}: regime now {REGIME_NAMES[now]}", text)
+
     def _record_stop(self, asset: int, before: float, price: float, index: int) -> None:
-        inputs = risk_inputs(self.stepper.history(), self.spec.risk)
+        inputs = self._risk_inputs()
         events, self.risk_state = risk_live.record_stop(
             self.risk_state, inputs, index, asset, before, price)
         for _, _, rule, shares, _, at in events:
@@ -445,7 +481,7 @@ class Runner:
         if self._kill_switch() == "HALTED":
             return
         positions = self._position_vector()
-        inputs = risk_inputs(self.stepper.history(), self.spec.risk)
+        inputs = self._risk_inputs()
         levels = risk_live.stop_levels(self.risk_state, inputs, index, positions)
         after = positions.copy()
         for order in orders:

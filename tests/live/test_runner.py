@@ -172,3 +172,30 @@ def _bar_at(data, i):
 
     return ClosedBar(data.index[i], data.symbols, data.open[i], data.high[i], data.low[i],
                      data.close[i], data.volume[i])
+
+
+def test_regime_changes_are_events_and_apply_the_overrides(tmp_path):
+    """With regime overrides, live classifies the first symbol's regime every bar: each change
+    is an event, and the labels reach the risk rules (a BEAR cap shrinks the position)."""
+    from framework.data import load_default
+    from framework.risk import RiskSpec
+    from live.runner import Runner, RunnerSpec
+    from live.sim import SimBroker
+    from strategies.sma_cross import SmaCross
+
+    data = load_default(["GSPC"]).between("2007-01-01", "2009-12-31")
+    risk = RiskSpec(max_position=1.0, regime_overrides={"BEAR": {"max_position": 0.2},
+                                                        "VOLATILE": {"max_position": 0.2}})
+    store = _store(tmp_path)
+    runner = Runner(SmaCross(), SmaCrossParams(short=True), store,
+                    SimBroker(data.symbols, SimSpec(costs=CostSpec())), data.symbols,
+                    RunnerSpec(run_id="r1", risk=risk, regimes=True))
+    runner.start()
+    play(runner, data)
+    changes = [e["message"] for e in store.events("r1", limit=10_000) if e["kind"] == "regime"]
+    assert len(changes) >= 3 and any("BEAR" in c or "VOLATILE" in c for c in changes)
+    capped = [e for e in store.events("r1", limit=10_000) if e["kind"] == "risk:max_position"]
+    assert capped  # the regime's 20% cap cut targets
+    curve = store.equity("r1")
+    held = store.decisions("r1")
+    assert len(curve) == data.n_bars and len(held) == data.n_bars
