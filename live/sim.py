@@ -1,7 +1,7 @@
 """The simulated broker: market orders fill at the next bar's open with the engine's own rules.
 
 Each bar the broker receives (:meth:`SimBroker.on_bar`) fills the open orders at that bar's open
-through the engine's jitted fill stage (``framework.engine._nb.execute_orders_nb``), so
+through the engine's own fill stage (``framework.engine.onebar.OneBarFiller``), so
 commission, slippage, square-root impact, the participation cap and the leverage rule are the
 backtest's, bit for bit: the part of an order above ``max_participation`` of the bar's volume
 stays open for the next bars; the part the leverage rule cannot afford is cancelled (the engine
@@ -26,17 +26,8 @@ import numpy as np
 
 from framework.costs import CostSpec
 from framework.engine import EngineSpec
-from framework.engine import _layout as EL
-from framework.engine._fills_nb import price_fill_nb, return_volatility_nb
-from framework.engine._orders_nb import (
-    collect_orders_nb,
-    execute_orders_nb,
-    value_account_nb,
-)
-from framework.engine.core import _params as engine_params
+from framework.engine.onebar import OneBarFiller
 from framework.errors import BrokerError, unknown_name_message
-from framework.risk._nb import new_risk_state_nb
-from framework.risk.spec import RiskSpec
 from live.broker import (
     AccountSnapshot,
     DuplicateOrderError,
@@ -89,7 +80,7 @@ class SimBroker:
         self.spec = spec or SimSpec()
         self.symbols = tuple(symbols)
         m = len(self.symbols)
-        self._params = engine_params(self.spec.engine_spec(), self.spec.costs)
+        self._filler = OneBarFiller(self.spec.engine_spec(), self.spec.costs)
         self.cash = float(self.spec.initial_cash)
         self.shares = np.zeros(m)
         self.marks = np.full(m, np.nan)
@@ -180,7 +171,6 @@ class SimBroker:
 
     def _fill_at_open(self, bar: ClosedBar, closes: np.ndarray) -> list[FillRecord]:
         m = len(self.symbols)
-        prices = np.asarray(bar.open, np.float64)
         working: dict[int, str] = {}
         remaining = np.zeros(m)
         for cid, order in self.orders.items():
@@ -192,32 +182,14 @@ class SimBroker:
                 remaining[j] = order["quantity"] - order["filled"]
         if not working:
             return []
-        account = np.array([self.cash, 0.0, 0.0])
-        value_account_nb(prices, self.marks, self.shares, account)
-        book = (np.empty(m, np.int64), np.empty(m), np.empty(m), np.empty((EL.N_DETAIL, m)))
         asked = remaining.copy()
-        volume = np.asarray(bar.volume, np.float64)
-        count = collect_orders_nb(prices, volume, remaining, self._params, *book[:3])
-        if count == 0:
+        fills, requested, self.cash = self._filler.fill_at_open(
+            bar.open, bar.volume, closes, self.shares, self.marks, self.cash, remaining)
+        if not requested:
             return []
-        requested = {int(book[0][s]): float(book[1][s]) for s in range(count)}
-        fills_int = np.empty((m, EL.N_FILL_INT), np.int64)
-        fills_float = np.empty((m, 5))
-        totals = np.zeros(EL.N_TOTALS)
-        marks = self.marks.copy()
-        state = (self.shares, marks, account, self._params, totals, fills_int, fills_float,
-                 np.full(m, np.nan), np.zeros(m))
-        astate, gstate = new_risk_state_nb(m, self.cash)
-        events = (np.empty((0, 3), np.int64), np.empty((0, 3)))
-        hook = (False, RiskSpec.off().table()[0], astate, gstate, events, False, np.empty(0))
-        i = closes.shape[0] - 1
-        execute_orders_nb(i, count, book, prices, closes, volume, state, hook)
-        self.cash = float(account[EL.A_CASH])
-        out = []
-        for r in range(int(totals[EL.T_FILLS])):
-            j = int(fills_int[r, EL.F_ASSET])
-            qty, price, fee, slip, impact = (float(x) for x in fills_float[r])
-            out.append(self._book_fill(working[j], j, (qty, price, fee, slip, impact), bar))
+        out = [self._book_fill(working[f.asset], f.asset,
+                               (f.quantity, f.price, f.commission, f.slippage, f.impact), bar)
+               for f in fills]
         for j, cid in working.items():
             self._settle(cid, asked[j], requested.get(j, 0.0))
         return out
@@ -226,7 +198,7 @@ class SimBroker:
         """Resting stops, after the open's fills (the engine's order): a gap through the level
         fills at the open, a touch by the low (high: shorts) at the level; the whole position
         closes, priced by the engine's cost model (no participation cap, as in the engine)."""
-        out, i = [], closes.shape[0] - 1
+        out = []
         for cid, order in self.orders.items():
             if order.get("stop_price") is None or order["status"] != "new":
                 continue
@@ -243,10 +215,7 @@ class SimBroker:
                 price = float(level)
             else:
                 continue
-            sigma = np.nan
-            if self._params[EL.P_IMPACT_COEF] > 0.0:
-                sigma = return_volatility_nb(closes, i, j, int(self._params[EL.P_IMPACT_WINDOW]))
-            fill = price_fill_nb(abs(held), -side, price, float(bar.volume[j]), sigma, self._params)
+            fill = self._filler.price_exit(-held, price, float(bar.volume[j]), closes, j)
             self.cash -= -held * fill[0] + fill[1]
             self.shares[j] = 0.0
             order["quantity"] = -held
