@@ -14,6 +14,10 @@ would not fill where the backtest assumes (the next bar's open).
 Minutes without a trade have no bar on IEX: such a bar is NaN for that symbol; a close with no
 bar for any symbol is skipped for intraday intervals (with an event) and halts daily runs after
 ``max_wait`` (stale data).
+
+For 1-minute bars a :class:`~live.alpaca_stream.BarStream` (the market-data websocket) may
+supply the newest bar without a REST call; whatever it lacks (a gap, a reconnect, a backfill
+after a restart) comes from REST, so the stream only makes the feed faster, never different.
 """
 
 from __future__ import annotations
@@ -167,7 +171,7 @@ class AlpacaFeed:
     def __init__(self, symbols: Sequence[str], conn: AlpacaConnection, clock: SyncedClock,
                  spec: LiveFeedSpec, after: pd.Timestamp | None = None,
                  on_event: Callable[[str, str], None] | None = None,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
+                 should_stop: Callable[[], bool] = lambda: False, stream=None) -> None:
         self.symbols = tuple(symbols)
         self.conn, self.clock, self.spec = conn, clock, spec
         self.schedule = BarSchedule(spec.interval)
@@ -175,6 +179,8 @@ class AlpacaFeed:
         self._on_event = on_event or (lambda kind, message: None)
         self._should_stop = should_stop
         self.live_bars = 0
+        self.stream = stream if spec.interval == "1Min" else None
+        self.from_stream = 0  # bars taken from the websocket (the rest came by REST)
 
     def __iter__(self) -> Iterator[ClosedBar]:
         self.clock.sync()
@@ -216,6 +222,10 @@ class AlpacaFeed:
         while True:
             now = self.clock.now()
             closes = self.schedule.closes_between(last, now - settle)
+            frames = self._from_stream(closes)
+            if frames is not None:
+                self.from_stream += 1
+                return self._bars(closes, frames, self.clock.now())
             frames = fetch_bars(self.conn, self.symbols, self.schedule, last, closes[-1])
             newest = closes[-1]
             if any(newest in f.index for f in frames.values()):
@@ -234,6 +244,20 @@ class AlpacaFeed:
         self._on_event("bar_skipped", message + "; minutes without trades have no bar on IEX")
         older = self._bars(closes[:-1], frames, now) if len(closes) > 1 else []
         return older or None
+
+    def _from_stream(self, closes: pd.DatetimeIndex) -> dict[str, pd.DataFrame] | None:
+        """The newest minute from the websocket when it alone is due and every symbol has it."""
+        if self.stream is None or len(closes) != 1:
+            return None
+        opened = closes[-1] - pd.Timedelta(minutes=1)
+        got = self.stream.bars_between(opened, opened)
+        frames = {}
+        for symbol in self.symbols:
+            frame = got.get(symbol)
+            if frame is None or frame.empty:
+                return None  # a symbol without a streamed bar: REST decides (gap or late)
+            frames[symbol] = frame.set_axis(frame.index + pd.Timedelta(minutes=1)).rename_axis("time")
+        return frames
 
     def _bars(self, closes: pd.DatetimeIndex, frames: dict[str, pd.DataFrame],
               now: pd.Timestamp) -> list[ClosedBar]:

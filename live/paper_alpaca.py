@@ -30,6 +30,7 @@ from live.state import Store
 # orders are sized on 99% of the target: the fill comes at the next open, and Alpaca rejects a
 # buy beyond buying power (HTTP 403) rather than trimming it as the backtest engine does
 SIZE_BUFFER = 0.01
+DATA_STREAM_URL_VARIABLE = "APCA_API_DATA_STREAM_URL"
 
 
 def connect(environ: Mapping[str, str] | None = None) -> AlpacaConnection:
@@ -106,9 +107,10 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
                              settle=spec.settle, poll=poll, max_wait=spec.max_wait,
                              max_bars=spec.max_bars)
     last = pd.Timestamp(runner.last_bar) if runner.last_bar else None
+    stream = _bar_stream(symbols, conn) if spec.interval == "1Min" else None
     feed = AlpacaFeed(symbols, conn, clock, feed_spec, after=last,
                       on_event=lambda kind, message: store.event(run_id, kind, message),
-                      should_stop=stop)
+                      should_stop=stop, stream=stream)
     per_bar = progress(spec.max_bars) if progress is not None else None
     schedule = feed.schedule
 
@@ -132,6 +134,22 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
         store.update_run(run_id, status="interrupted")
         runner._error("broker unavailable; session ended (restart resumes it)", str(exc))
         raise
+    finally:
+        if stream is not None:
+            stream.stop()
+            for error in stream.errors[-5:]:
+                runner._error("market-data stream error", str(error))
+
+
+def _bar_stream(symbols, conn: AlpacaConnection):
+    """The market-data websocket for 1-minute bars (one per process: Alpaca allows a single
+    connection per account); ``APCA_API_DATA_STREAM_URL`` may point it elsewhere."""
+    from live.alpaca_stream import BarStream
+
+    url = os.environ.get(DATA_STREAM_URL_VARIABLE) or None
+    stream = BarStream(symbols, *alpaca_keys(), url=url, feed=conn.spec.feed)
+    stream.start()
+    return stream
 
 
 def _closes_session(schedule, close: pd.Timestamp) -> bool:

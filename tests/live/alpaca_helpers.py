@@ -75,7 +75,28 @@ def broker_for(fake: FakeAlpaca, symbols=("SPY",), time_source: VirtualTime | No
 def environment(fake: FakeAlpaca) -> dict[str, str]:
     """Environment variables that point fw at ``fake``."""
     return {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET,
-            "APCA_API_BASE_URL": fake.url, "APCA_API_DATA_URL": fake.url}
+            "APCA_API_BASE_URL": fake.url, "APCA_API_DATA_URL": fake.url,
+            "APCA_API_DATA_STREAM_URL": fake.data_stream_url}
+
+
+def minute_seed(start: str, end: str, symbols=("SPY",), seed: int = 1) -> dict[str, pd.DataFrame]:
+    """Random-walk 1-minute bars over the XNYS sessions in [start, end], as Alpaca sends them
+    (indexed by the minute's start)."""
+    import numpy as np
+
+    closes = BarSchedule("1Min").closes_between(pd.Timestamp(start, tz="UTC"),
+                                                pd.Timestamp(end, tz="UTC"))
+    opens = closes - pd.Timedelta(minutes=1)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, symbol in enumerate(symbols):
+        close = 200.0 * (1 + k) * np.exp(np.cumsum(rng.normal(0, 0.0008, len(opens))))
+        open_ = np.r_[close[0], close[:-1]]
+        out[symbol] = pd.DataFrame({
+            "open": open_, "high": np.maximum(open_, close) * 1.0003,
+            "low": np.minimum(open_, close) * 0.9997, "close": close,
+            "volume": rng.integers(1_000, 50_000, len(opens)).astype(float)}, index=opens)
+    return out
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None:

@@ -170,3 +170,33 @@ def test_weekly_and_monthly_reports_after_the_last_session(tmp_path, fast_config
     assert weekly.is_file() and monthly.is_file()
     assert str(weekly) in events[0] and str(monthly) in events[1]
     assert "2016-01-25 to 2016-01-31" in (weekly.parent / "report.md").read_text()
+
+
+def test_minute_bars_come_from_the_websocket_and_gaps_from_rest(tmp_path, fast_config,
+                                                                monkeypatch):
+    from tests.live.alpaca_helpers import minute_seed
+    from tests.live.fake_alpaca import FakeAlpaca
+
+    seed = minute_seed("2016-01-04", "2016-01-06")
+    start = pd.Timestamp("2016-01-05 15:30Z")
+    closes = pd.date_range(start + pd.Timedelta(minutes=1), periods=30, freq="1min")
+    store = Store(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    with FakeAlpaca(seed, timeframe="1Min", start=start) as fake:
+        fake.faults.rate_limit_per_min = 0
+        gap = closes[12] - pd.Timedelta(minutes=1)  # the stream never sends this minute
+        fake.faults.skip_minute = {gap}
+        spec = _spec(len(closes), interval="1Min", warmup_bars=60, settle=1.0)
+        run_session(fake, store, SmaCross(), spec, closes, monkeypatch)
+        rest_reads = sum(r["path"] == "/v2/stocks/bars" for r in fake.requests)
+    decided = store.decisions("a1")
+    assert len(decided) == 60 + len(closes)
+    assert decided["bar_time"].iloc[-1] == closes[-1].isoformat()
+    # most minutes came over the websocket; the skipped one (and the warm-up) by REST
+    assert rest_reads <= 4  # measured 3: the warm-up, the skipped minute, one before subscribing
+    bars = store.load_bars("a1", ("SPY",))
+    row = seed["SPY"].loc[gap]
+    assert bars.close[bars.index.get_loc(gap + pd.Timedelta(minutes=1)), 0] == row["close"]
+    # the decisions equal the strategy run over the same minutes in one go
+    params = make_params(SmaCross().params_type, {"fast": 5, "slow": 20})
+    expected = compute_target(SmaCross(), bars, params)[:, 0]
+    assert np.array_equal(decided["target"].to_numpy(np.float64), expected, equal_nan=True)
