@@ -244,3 +244,23 @@ def _register_reports() -> None:
 
 
 _register_reports()
+
+
+def _register_parity() -> None:
+    """``fw parity``: live computes the paper-vs-backtest comparison, reports renders it."""
+    from reports.parity_cli import make_parity_command
+
+    def compare(db, run_id):
+        from live.parity import compare_db
+
+        return compare_db(db, run_id, _strategy)
+
+    def latest_run_id(db):
+        from live.record import latest_run_id as latest
+
+        return latest(db)
+
+    main.add_command(make_parity_command(compare, latest_run_id))
+
+
+_register_parity()

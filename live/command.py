@@ -362,7 +362,8 @@ def _sim_broker(store: Store, run_id: str, symbols: Sequence[str], sim: SimSpec)
         store.save_broker_state(run_id, "sim", data)
 
     if saved is None:
-        return SimBroker(symbols, sim, persist)
+        # execution ids are unique per database: several runs share one
+        return SimBroker(symbols, sim, persist, id_prefix=f"sim-{run_id}")
     return SimBroker.from_dict(saved, sim, persist)
 
 

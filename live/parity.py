@@ -28,7 +28,7 @@ import pandas as pd
 
 from framework.backtest import BacktestSpec, run_backtest
 from framework.costs import CostSpec
-from framework.engine import EngineSpec
+from framework.engine import EngineSpec, SimResult
 from framework.errors import ConfigError, DataError, FwError
 from framework.risk import RiskSpec
 from framework.stepper import ScheduleEntry, Stepper, normalize_schedule
@@ -214,19 +214,16 @@ def compare_run(store: Store, run_id: str, strategy: Strategy,
     replay = decided.copy()
     if spec.from_first_trade:
         replay[:first] = 0.0  # the live account was flat before it first traded
-    regime = _regimes(bars, risk)
-    engine = EngineSpec(initial_cash=float(config.get("initial_cash", 100_000.0)))
-    backtest = run_backtest(strategy, bars, schedule[0].params,
-                            BacktestSpec(engine=engine, costs=costs, risk=risk),
-                            target=replay, regime=regime)
-    sim = backtest.sim
+    sim = _backtest(strategy, bars, schedule, replay, config, costs, risk)
 
     orders = pd.DataFrame(store.orders(run_id))
-    live = _group(_live_fills(store.fills(run_id), bars), "live")
+    raw = _live_fills(store.fills(run_id), bars)
+    live = _group(raw, "live")
     modelled = _group(_backtest_fills(sim.fills), "backtest")
     context = _Context(bars=bars, first=first, dry_run=bool(config.get("dry_run", False)),
                        orders=orders, positions=sim.positions, decisions=decisions,
-                       halted=_halted(store, run_id, run))
+                       halted=_halted(store, run_id, run),
+                       filled_ids=frozenset(raw["client_order_id"]))
     fills = _match(live, modelled, context)
     result = ParityResult(
         run_id=run_id, strategy=strategy.name, broker=broker, decisions=decisions, fills=fills,
@@ -242,6 +239,17 @@ def compare_run(store: Store, run_id: str, strategy: Strategy,
         "notes": notes, **divergence(result),
     }
     return replace(result, summary=summary)
+
+
+def _backtest(strategy: Strategy, bars: Bars, schedule: tuple[ScheduleEntry, ...],
+              target: np.ndarray, config: Mapping[str, Any], costs: CostSpec,
+              risk: RiskSpec) -> SimResult:
+    """The engine run over the recorded bars with the live run's account, costs and risk."""
+    engine = EngineSpec(initial_cash=float(config.get("initial_cash", 100_000.0)))
+    backtest = run_backtest(strategy, bars, schedule[0].params,
+                            BacktestSpec(engine=engine, costs=costs, risk=risk),
+                            target=target, regime=_regimes(bars, risk))
+    return backtest.sim
 
 
 def compare_db(db: str | None, run_id: str,
@@ -422,7 +430,8 @@ def _group(fills: pd.DataFrame, side_name: str) -> pd.DataFrame:
     columns = [*_FILL_KEY, f"{side_name}_time", f"{side_name}_qty", f"{side_name}_price",
                f"{side_name}_cost", f"{side_name}_value", f"{side_name}_fills", f"{side_name}_ids"]
     if fills.empty:
-        return pd.DataFrame(columns=columns)
+        # typed like a filled group, so the outer merge with the other side's keys works
+        return pd.DataFrame(columns=columns).astype({"bar": np.int64, "symbol": str, "side": str})
     work = fills.assign(side=np.where(fills["qty"] > 0, "buy", "sell"),
                         value=(fills["qty"] * fills["price"]).abs())
     grouped = work.groupby(_FILL_KEY, sort=True, observed=True)
@@ -450,6 +459,7 @@ class _Context:
     positions: np.ndarray
     decisions: pd.DataFrame
     halted: str | None
+    filled_ids: frozenset[str]
 
 
 def _match(live: pd.DataFrame, modelled: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
@@ -502,16 +512,27 @@ def _backtest_only_reason(row, fills: pd.DataFrame, ctx: _Context) -> str:
         return "dry run: the live run sent no orders"
     if decided < ctx.first:
         return f"warm-up: the live run did not trade on bar {when} (history only)"
-    dead = _orders_at(ctx, when, row.symbol)
-    dead = dead[dead["status"].isin(_DEAD_ORDERS)] if not dead.empty else dead
-    if not dead.empty:
-        order = dead.iloc[0]
-        return f"live order {order['client_order_id']} was {order['status']}"
+    placed = _orders_at(ctx, when, row.symbol)
+    market = placed[placed["stop_price"].isna()] if not placed.empty else placed
+    for order in market.to_dict("records"):
+        if order["client_order_id"] in ctx.filled_ids:
+            continue  # it filled (the leverage rule may have canceled its rest): see below
+        done = float(order["filled_quantity"] or 0.0)
+        if order["status"] in _DEAD_ORDERS and done == 0.0:
+            return f"live order {order['client_order_id']} was {order['status']} before any fill"
+        return (f"live order {order['client_order_id']} ({order['status']}, {done:g} shares "
+                "filled per the broker) has no recorded fill")
     near = _nearest(fills, row, "live_only")
     if near:
         return near
     if _decision_differs(ctx, when, row.symbol):
         return f"the decisions differ at {when}"
+    sign = 1.0 if row.side == "buy" else -1.0
+    stops = placed[placed["stop_price"].notna()] if not placed.empty else placed
+    for order in stops.to_dict("records"):
+        if order["quantity"] * sign > 0 and order["client_order_id"] not in ctx.filled_ids:
+            return (f"the live stop {order['client_order_id']} did not trigger where the "
+                    "backtest's did")
     if ctx.halted:
         return f"the live run stopped trading ({ctx.halted}); no live order at {when}"
     return (f"no live order at the decision bar {when}: the live position or risk state differed "

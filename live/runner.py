@@ -255,7 +255,7 @@ class Runner:
         target = self.stepper.update(when, **bar.row())
         self._classify_regime(when)
         pending = self._decide(target, bar, index)
-        orders = self._orders(pending, bar, when)
+        orders = self._orders(pending, bar, when, index)
         self.store.add_orders(self.run_id, orders)
         self._checkpoint("orders_stored", when)
         for order in orders:
@@ -407,14 +407,15 @@ class Runner:
         account = self._account()
         marks = np.where(np.isfinite(bar.close), bar.close, 0.0)
         acct = risk_live.Account(positions, marks, account.cash, self.last_target.copy())
-        pending, accepted, events, state = risk_live.decide_targets(
-            self.risk_state, inputs, history.close, target, index, acct,
-            self.spec.engine.rebalance == "every_bar", self.spec.engine.allow_short)
+        # the engine's order at a close: breakers and trailing references first, then targets
         reason, more, state = risk_live.close_checks(
-            state, inputs, index, account.equity, positions, bar.high, bar.low)
+            self.risk_state, inputs, index, account.equity, positions, bar.high, bar.low)
+        pending, accepted, events, state = risk_live.decide_targets(
+            state, inputs, history.close, target, index, acct,
+            self.spec.engine.rebalance == "every_bar", self.spec.engine.allow_short)
         if reason is not None:
             pending, state = risk_live.flatten_orders(state, positions, pending, reason)
-        for _, asset, rule, before, after, _ in events + more:
+        for _, asset, rule, before, after, _ in more + events:
             self.store.event(self.run_id, f"risk:{rule}",
                              f"{self.symbols[asset]}: {before:.4g} -> {after:.4g}")
         if reason is not None:
@@ -521,8 +522,10 @@ class Runner:
             self.last_target[j] = weight
         return out
 
-    def _orders(self, pending: np.ndarray, bar: ClosedBar, when: str) -> list[dict[str, Any]]:
-        """Orders that move each pending asset to its target weight at this close."""
+    def _orders(self, pending: np.ndarray, bar: ClosedBar, when: str,
+                index: int) -> list[dict[str, Any]]:
+        """Orders that move each pending asset to its target weight at this close, through the
+        risk layer's order-time rules."""
         equity = self._account().equity
         positions = self._position_vector()
         out = []
@@ -545,6 +548,29 @@ class Runner:
                 "bar_time": when, "symbol": self.symbols[j], "quantity": float(quantity),
                 "status": "dry_run" if self.spec.dry_run else "new",
             })
+        if self.risk_state is not None and out:
+            out = self._filter_orders(out, bar, index, positions)
+        return out
+
+    def _filter_orders(self, orders: list[dict[str, Any]], bar: ClosedBar, index: int,
+                       positions: np.ndarray) -> list[dict[str, Any]]:
+        """The engine's order-time rules (reductions only while a breaker is tripped or the
+        day's loss limit locks the decision's session, minimum trade value, at most
+        ``max_trades_per_rebalance`` orders), priced at this close: the fill's open is unknown."""
+        sized = np.zeros(len(self.symbols))
+        for order in orders:
+            sized[self.symbols.index(order["symbol"])] = order["quantity"]
+        kept, events, self.risk_state = risk_live.filter_orders(
+            self.risk_state, self._risk_inputs(), index + 1, sized, positions,
+            np.asarray(bar.close, np.float64), self.spec.engine.fill == "close")
+        for _, asset, rule, before, after, _ in events:
+            self.store.event(self.run_id, f"risk:{rule}",
+                             f"{self.symbols[asset]}: order {before:.4g} -> {after:.4g}")
+        out = []
+        for order in orders:
+            quantity = float(kept[self.symbols.index(order["symbol"])])
+            if quantity != 0.0:
+                out.append({**order, "quantity": quantity})
         return out
 
     def _cancel_open(self, symbol: str, keep: str) -> None:

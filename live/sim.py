@@ -67,6 +67,8 @@ class SimBroker:
     spec : SimSpec
     persist : callable, optional
         Receives :meth:`to_dict` after each change (store it to survive a restart).
+    id_prefix : str
+        Start of the execution ids; give each run its own (ids are unique per database).
     """
 
     name = "sim"
@@ -76,8 +78,10 @@ class SimBroker:
         symbols: Sequence[str],
         spec: SimSpec | None = None,
         persist: Callable[[dict], None] | None = None,
+        id_prefix: str = "sim",
     ) -> None:
         self.spec = spec or SimSpec()
+        self.id_prefix = id_prefix
         self.symbols = tuple(symbols)
         m = len(self.symbols)
         self._filler = OneBarFiller(self.spec.engine_spec(), self.spec.costs)
@@ -229,7 +233,7 @@ class SimBroker:
         order["filled"] += qty
         order["value"] += qty * price
         record = FillRecord(
-            execution_id=f"sim-{len(self._fills) + 1:08d}",
+            execution_id=f"{self.id_prefix}-{len(self._fills) + 1:08d}",
             client_order_id=cid,
             symbol=self.symbols[j],
             quantity=qty,
@@ -284,6 +288,7 @@ class SimBroker:
             "orders": list(self.orders.values()),
             "fills": [f.__dict__ for f in self._fills],
             "last_time": self.last_time,
+            "id_prefix": self.id_prefix,
         }
 
     @classmethod
@@ -292,7 +297,7 @@ class SimBroker:
         persist: Callable[[dict], None] | None = None,
     ) -> SimBroker:
         """Rebuild a broker saved by :meth:`to_dict`."""
-        broker = cls(data["symbols"], spec, persist)
+        broker = cls(data["symbols"], spec, persist, data.get("id_prefix", "sim"))
         m = len(broker.symbols)
         broker.cash = float(data["cash"])
         broker.shares = np.asarray(data["shares"], np.float64)

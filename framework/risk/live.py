@@ -2,9 +2,10 @@
 engine calls, wrapped as pure functions ``(state, inputs) -> (outputs, new state)``.
 
 At each closed bar the runner calls :func:`decide_targets` with the strategy's target row (the
-pending targets it returns are what to submit), reports every broker fill with
-:func:`record_fill`, checks the open positions with :func:`check_stops` on each bar's prices,
-and calls :func:`close_checks` at the close. A tripped breaker resumes after its cool-down, or
+pending targets it returns are what to size into orders), passes the sized orders through
+:func:`filter_orders` before submitting them (the engine's order-time risk hook), reports every
+broker fill with :func:`record_fill`, checks the open positions with :func:`check_stops` on each
+bar's prices, and calls :func:`close_checks` at the close. A tripped breaker resumes after its cool-down, or
 at once through :func:`resume` (the manual switch of live trading).
 """
 
@@ -154,6 +155,71 @@ def check_stops(
         rnb.record_event_nb(events.buffer, gstate, bar, j, rule, position, 0.0, price)
         exits.append((j, float(price), EXIT_REASONS[reason]))
     return exits, events.done(), new
+
+
+def filter_orders(
+    state: RiskState,
+    inputs: tuple,
+    bar: int,
+    orders,
+    positions,
+    prices,
+    fill_close: bool = False,
+):
+    """The engine's order-time rules on the orders sized for bar ``bar``: reductions only
+    while a breaker is tripped or the daily loss limit locks the decision's session, then the
+    minimum trade value, then the ``max_trades_per_rebalance`` largest orders.
+
+    The engine applies them to the sized orders of every bar, after :func:`decide_targets`
+    accepted the targets: an accepted target stays remembered (``last_target``) even when its
+    order is cut here, so only a changed target trades again.
+
+    Parameters
+    ----------
+    state : RiskState
+        Not modified.
+    inputs : tuple
+        ``framework.risk.inputs.risk_inputs(bars, spec, regime)`` over the bars so far.
+    bar : int
+        The bar the orders fill on (decided at the close of ``bar - 1``, or of ``bar`` with
+        ``fill_close``).
+    orders, positions, prices : (m,) array_like
+        Shares to trade per asset (0 or NaN: none), the shares held before the fills and the
+        fill prices (NaN: the asset does not trade on this bar, its order is left out).
+    fill_close : bool
+        As in ``EngineSpec`` (``fill="close"``).
+
+    Returns
+    -------
+    orders : (m,) ndarray
+        The shares to trade (0: dropped or cut to nothing).
+    events : list of ``(bar, asset, rule, before, after, detail)``
+    state : RiskState
+        The new state (event count).
+    """
+    new = state.copy()
+    table, regime_row, session = inputs[0], inputs[1], inputs[2]
+    source = bar if fill_close else bar - 1
+    decision = max(source, 0)
+    sized = np.asarray(orders, np.float64)
+    price = np.ascontiguousarray(prices, np.float64)
+    held = np.ascontiguousarray(positions, np.float64)
+    # the engine's order list: assets in ascending order (its max-trades tie-break keeps it)
+    assets = np.array(
+        [j for j in range(sized.shape[0]) if sized[j] != 0.0 and np.isfinite(sized[j])
+         and np.isfinite(price[j])],
+        np.int64,
+    )
+    count = assets.shape[0]
+    book = (assets, sized[assets].copy(), sized[assets] * price[assets], np.empty((1, count)))
+    astate, gstate = new.as_tuple()
+    locked = source >= 0 and gstate[L.G_LOCK_SESSION] == session[decision]
+    rules = (table[regime_row[decision]], gstate, astate, bool(locked))
+    events = _Events(new)
+    kept = rnb.filter_orders_nb(bar, count, book, price, 0.0, held, rules, events.buffer)
+    out = np.zeros(sized.shape[0])
+    out[book[0][:kept]] = book[1][:kept]
+    return out, events.done(), new
 
 
 def stop_levels(state: RiskState, inputs: tuple, bar: int, positions) -> np.ndarray:

@@ -199,3 +199,19 @@ def test_regime_changes_are_events_and_apply_the_overrides(tmp_path):
     curve = store.equity("r1")
     held = store.decisions("r1")
     assert len(curve) == data.n_bars and len(held) == data.n_bars
+
+
+def test_two_sim_runs_share_one_database(tmp_path):
+    """Execution ids are unique per database, so a second run's fills are its own."""
+    from live.command import PaperSpec, run_paper
+    from strategies.sma_cross import SmaCross
+
+    store = _store(tmp_path, "shared")
+    for run_id in ("one", "two"):
+        run_paper(SmaCross(), PaperSpec(run_id=run_id, start="2016-01-01", end="2017-06-30",
+                                        risk_off=True), store)
+    one, two = store.fills("one"), store.fills("two")
+    assert one and len(one) == len(two)
+    assert {f["execution_id"] for f in one}.isdisjoint(f["execution_id"] for f in two)
+    assert store.run("two")["kill_switch"] == "ACTIVE"
+    assert store.positions("one") == store.positions("two")
