@@ -215,3 +215,30 @@ def test_two_sim_runs_share_one_database(tmp_path):
     assert {f["execution_id"] for f in one}.isdisjoint(f["execution_id"] for f in two)
     assert store.run("two")["kill_switch"] == "ACTIVE"
     assert store.positions("one") == store.positions("two")
+
+
+def test_multi_asset_parity_with_the_shipped_risk_rules(tmp_path):
+    """Cross-sectional momentum over six assets with the config's rules (position cap, stops,
+    minimum trade value, trades per rebalance): the same fills as the backtest."""
+    from framework.config import load_config
+    from framework.risk import RiskSpec
+    from framework.strategy import make_params
+    from live.runner import Runner, RunnerSpec
+    from live.sim import SimBroker
+    from strategies.momentum import CrossSectionalMomentum
+
+    data = bars(n=500, m=6, seed=11)
+    strategy = CrossSectionalMomentum()
+    params = make_params(strategy.params_type, {})
+    risk = RiskSpec.from_config(load_config())
+    runner = Runner(strategy, params, _store(tmp_path), SimBroker(data.symbols, SimSpec()),
+                    data.symbols, RunnerSpec(run_id="r1", risk=risk))
+    runner.start()
+    play(runner, data)
+    backtest = run_backtest(strategy, data, params, BacktestSpec(risk=risk))
+    live = sorted((f["time"], f["symbol"], np.sign(f["quantity"])) for f in runner.store.fills("r1"))
+    bt = backtest.sim.fills
+    expected = sorted((t.isoformat(), s, np.sign(q)) for t, s, q in zip(bt["time"], bt["symbol"], bt["qty"], strict=True))
+    assert live == expected and len(live) > 10
+    assert runner.broker.account().equity == pytest.approx(backtest.summary["final_equity"],
+                                                           rel=5e-3)
