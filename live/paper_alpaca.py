@@ -135,6 +135,7 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
         runner._error("broker unavailable; session ended (restart resumes it)", str(exc))
         raise
     finally:
+        _parity_check(runner, strategy)
         if stream is not None:
             stream.stop()
             for error in stream.errors[-5:]:
@@ -150,6 +151,28 @@ def _bar_stream(symbols, conn: AlpacaConnection):
     stream = BarStream(symbols, *alpaca_keys(), url=url, feed=conn.spec.feed)
     stream.start()
     return stream
+
+
+def _parity_check(runner: Runner, strategy: Strategy) -> None:
+    """At the end of a session, replay the run through the backtest (``fw parity``): an event
+    with the headline numbers, and an alert when a divergence threshold is exceeded."""
+    from live.parity import compare_run
+
+    if not runner.store.fills(runner.run_id):
+        return
+    try:
+        result = compare_run(runner.store, runner.run_id, strategy)
+    except Exception as exc:  # a failing check must not hide how the session ended
+        runner._error("parity check failed", f"{type(exc).__name__}: {exc}")
+        return
+    stats, breaches = result.divergence(), result.exceeds()
+    runner.store.event(runner.run_id, "parity",
+                       f"{stats['matched']} fills matched, {stats['unmatched']} unmatched, "
+                       f"mean |price diff| {stats['mean_abs_price_bps']:.2f} bps, "
+                       f"{stats['decision_mismatches']} decision mismatches")
+    if breaches:
+        runner._alert("error", f"{runner.run_id}: paper and backtest diverge",
+                      "; ".join(breaches) + " (`fw parity` shows the details)", "warning")
 
 
 def _closes_session(schedule, close: pd.Timestamp) -> bool:

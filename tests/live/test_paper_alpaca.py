@@ -83,6 +83,10 @@ def test_alpaca_session_makes_the_backtest_decisions_and_fills(tmp_path, fast_co
     assert np.array_equal(np.sign([f["quantity"] for f in rest]), np.sign(bt["qty"].to_numpy()))
     assert store.positions("a1") == pytest.approx(broker_positions)
     assert len({o["client_order_id"] for o in fake.orders()}) == len(fake.orders())
+    # the session's own parity check (fw parity) agrees
+    parity = [e["message"] for e in store.events("a1", limit=1000) if e["kind"] == "parity"]
+    assert len(parity) == 1 and "0 unmatched" in parity[0]
+    assert parity[0].endswith("0 decision mismatches")
 
 
 def test_restart_resumes_without_duplicates(tmp_path, fast_config, monkeypatch):
