@@ -119,12 +119,15 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
     @click.option("--max-wait", type=float, default=600.0, show_default=True,
                   help="Seconds to wait for a missing bar after its close: intraday bars are then "
                   "skipped, a missing daily bar halts the run (stale data).")
+    @click.option("--no-reports", is_flag=True,
+                  help="Do not write the weekly/monthly reports after a week's/month's last "
+                  "session (alpaca).")
     @click.option("--max-clock-drift", default="5",
                   help="Seconds the local clock may differ from the broker's before trading halts; "
                   "'off' lets the broker's clock define market time.")
     def paper(strategy, symbols, data_dir, start, end, sets, schedule, speed, dry_run, risk_off,
               risk_sets, max_positions, db, run_id, broker, interval, warmup_bars, max_bars, poll, settle,
-              max_wait, max_clock_drift) -> None:
+              max_wait, no_reports, max_clock_drift) -> None:
         """Paper-trade STRATEGY (default sma_cross); all state goes to the state database.
 
         With the default --broker sim, stored bars (--data-dir, --symbols, --start, --end) are
@@ -153,7 +156,8 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
         strat = resolve_strategy(paper_strategy_name(spec, store, strategy))
         console = _console()
         with _ProgressBar(console) as bar:
-            summary = run_paper(strat, spec, store, progress=bar.start, reporter=reporter)
+            summary = run_paper(strat, spec, store, progress=bar.start,
+                                reporter=None if no_reports else reporter)
         _print_summary(console, summary)
 
     return paper

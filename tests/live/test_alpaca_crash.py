@@ -31,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated"
 
 START = "2016-01-04 12:00Z"
 ARGS = ["--symbols", "SPY", "--set", "fast=5", "--set", "slow=20", "--warmup-bars", "60",
-        "--poll", "0.005", "--settle", "1", "--max-clock-drift", "off"]
+        "--poll", "0.005", "--settle", "1", "--max-clock-drift", "off", "--no-reports"]
 
 
 @pytest.fixture
