@@ -167,13 +167,20 @@ def _status_command() -> click.Command:
     @click.command(name="status", cls=_LiveCommand)
     @click.option("--run-id", default=None, help="Run to show (default: the latest).")
     @click.option("--db", default=None, help=_DB_HELP)
-    def status(run_id, db) -> None:
+    @click.option("--json", "as_json", is_flag=True,
+                  help="Print machine-readable JSON (for monitors): the same fields plus the "
+                  "broker, the last error and the lag since the last bar.")
+    def status(run_id, db, as_json) -> None:
         """Show a paper run: parameters, positions, cash, equity and P&L, kill switch and risk
         state, latest events and errors."""
         from live.command import latest_run_id, run_status
 
         store = _store(db)
-        _print_status(_console(), run_status(store, run_id or latest_run_id(store)))
+        state = run_status(store, run_id or latest_run_id(store))
+        if as_json:
+            click.echo(_status_json(state, store))
+        else:
+            _print_status(_console(), state)
 
     return status
 
@@ -215,6 +222,22 @@ def _resume_command() -> click.Command:
                        "trading until its own conditions clear.")
 
     return resume
+
+
+def _status_json(state: Mapping[str, Any], store) -> str:
+    import json
+    from datetime import UTC, datetime
+
+    run = store.run(state["run_id"])
+    last = state.get("last_bar")
+    lag = None
+    if last:
+        lag = (datetime.now(UTC) - datetime.fromisoformat(str(last))).total_seconds()
+    errors = state.get("errors") or []
+    payload = {**state, "broker": (run or {}).get("config", {}).get("broker", "sim"),
+               "lag_seconds": lag, "last_error": errors[0] if errors else None,
+               "updated_at": (run or {}).get("updated_at")}
+    return json.dumps(payload, default=str, indent=2, sort_keys=True)
 
 
 # -- output ----------------------------------------------------------------------------------------

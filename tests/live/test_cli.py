@@ -113,6 +113,18 @@ def test_status_shows_the_stored_numbers(fw):
     assert "run s1 (sma_cross" in _invoke(fw, "status").output
 
 
+def test_status_json_is_machine_readable(fw):
+    import json
+
+    _invoke(fw, "paper", *WINDOW, *FAST, "--risk-off", "--run-id", "j1")
+    data = json.loads(_invoke(fw, "status", "--run-id", "j1", "--json").output)
+    store = _store()
+    assert data["run_id"] == "j1" and data["broker"] == "sim" and data["kill_switch"] == "ACTIVE"
+    assert data["last_bar"] == store.run("j1")["last_bar"] and data["lag_seconds"] > 0
+    assert data["equity"] == pytest.approx(store.equity("j1")["equity"].iloc[-1])
+    assert data["fills"] == len(store.fills("j1")) and data["last_error"] is None
+
+
 def test_halt_stops_trading_and_resume_trades_again(fw):
     _invoke(fw, "paper", *WINDOW, *FAST, "--run-id", "h")  # risk rules on (YAML config)
     store = _store()
