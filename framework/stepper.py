@@ -108,6 +108,7 @@ class Stepper:
         self._rows = {name: np.empty((0, m)) for name in FIELDS}
         self._n = 0
         self._info: dict[str, SymbolInfo] = {}
+        self._history: Bars | None = None  # history() of the current bar count
         self.step_state = initial_step_state(strategy, self.schedule[0].params, m)
         self.last_target = np.zeros(m)
         if history is not None:
@@ -139,9 +140,13 @@ class Stepper:
 
     def history(self) -> Bars:
         """The bars seen so far (a view; do not modify)."""
+        cached = self._history
+        if cached is not None and cached.n_bars == self._n:
+            return cached  # a live bar asks several times; the index is costly to rebuild
         index = pd.DatetimeIndex(self._times, tz="UTC") if self._times else pd.DatetimeIndex([], tz="UTC")
         arrays = {name: self._rows[name][: self._n] for name in FIELDS}
-        return Bars(index=index, symbols=self.symbols, info=self._info, **arrays)
+        self._history = Bars(index=index, symbols=self.symbols, info=self._info, **arrays)
+        return self._history
 
     # -- persistence ---------------------------------------------------------------------------
     def snapshot(self) -> dict:

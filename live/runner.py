@@ -136,6 +136,7 @@ class Runner:
         self._traded = False  # equity is recorded from the first traded bar on
         self._regimes: np.ndarray | None = None  # labels per history bar (spec.regimes)
         self._last_regime = -1
+        self._inputs: tuple[int, tuple] | None = None  # (history length, risk inputs)
 
     # -- startup = recovery ---------------------------------------------------------------------
     def start(self, config: Mapping[str, Any] | None = None) -> None:
@@ -430,15 +431,21 @@ class Runner:
         return self._apply_kill_switch(pending)
 
     def _risk_inputs(self) -> tuple:
-        """The risk kernel's inputs over the history so far (with regime labels when on)."""
+        """The risk kernel's inputs over the history so far (with regime labels when on);
+        computed once per bar (a bar asks several times)."""
         history = self.stepper.history()
-        if not self.spec.regimes:
-            return risk_inputs(history, self.spec.risk)
-        if self._regimes is None or len(self._regimes) != history.n_bars:
-            from framework.regime import regime_labels
+        if self._inputs is not None and self._inputs[0] == history.n_bars:
+            return self._inputs[1]
+        regimes = None
+        if self.spec.regimes:
+            if self._regimes is None or len(self._regimes) != history.n_bars:
+                from framework.regime import regime_labels
 
-            self._regimes = regime_labels(history.select([self.symbols[0]]))[:, 0]
-        return risk_inputs(history, self.spec.risk, self._regimes)
+                self._regimes = regime_labels(history.select([self.symbols[0]]))[:, 0]
+            regimes = self._regimes
+        inputs = risk_inputs(history, self.spec.risk, regimes)
+        self._inputs = (history.n_bars, inputs)
+        return inputs
 
     def _classify_regime(self, when: str) -> None:
         """Regime labels of the history so far; a change of the latest one is an event."""

@@ -38,6 +38,7 @@ from live.broker import (
 )
 from live.feeds import ClosedBar
 
+_KEEP_FINAL = 256  # final orders the broker remembers (see SimBroker._forget_old_orders)
 _QTY_DUST = 1e-9  # leftovers below this many shares are float noise, not open quantity
 
 
@@ -169,6 +170,7 @@ class SimBroker:
         self.marks[finite] = bar.close[finite]
         # keep the impact window's closes plus the current bar (the rest is never read)
         self._closes = closes[-(self._window + 1) :]
+        self._forget_old_orders()
         self.last_time = stamp
         self._save()
         return new_fills
@@ -259,6 +261,14 @@ class SimBroker:
             order["status"] = "canceled" if order["filled"] != 0.0 else "rejected"
         elif order["filled"] != 0.0:
             order["status"] = "partially_filled"
+
+    def _forget_old_orders(self) -> None:
+        """Drop all but the newest ``_KEEP_FINAL`` final orders: the saved state would otherwise
+        grow by an order a bar (protective stops are replaced every bar), and the runner only
+        asks about orders it still has open."""
+        final = [cid for cid, o in self.orders.items() if o["status"] not in ("new", "partially_filled")]
+        for cid in final[:-_KEEP_FINAL]:
+            del self.orders[cid]
 
     # -- persistence ----------------------------------------------------------------------------
     def _record(self, order: dict[str, Any]) -> OrderRecord:
