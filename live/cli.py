@@ -45,10 +45,10 @@ def make_commands(resolve_strategy: StrategyResolver,
     Returns
     -------
     list of click.Command
-        ``paper``, ``status``, ``halt`` and ``resume``.
+        ``paper``, ``status``, ``halt``, ``resume``, ``backup`` and ``restore``.
     """
     return [_paper_command(resolve_strategy, reporter), _status_command(), _halt_command(),
-            _resume_command()]
+            _resume_command(), _backup_command(), _restore_command()]
 
 
 def _split_symbols(values) -> tuple[str, ...] | None:
@@ -238,6 +238,42 @@ def _status_json(state: Mapping[str, Any], store) -> str:
                "lag_seconds": lag, "last_error": errors[0] if errors else None,
                "updated_at": (run or {}).get("updated_at")}
     return json.dumps(payload, default=str, indent=2, sort_keys=True)
+
+
+def _backup_command() -> click.Command:
+    @click.command(name="backup", cls=_LiveCommand)
+    @click.option("--to", "to_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="New or empty folder for the backup (default: FW_HOME/backups/<UTC time>, "
+                  "where the newest 14 are kept).")
+    @click.option("--db", default=None, help=_DB_HELP)
+    @click.option("--no-models", is_flag=True, help="Leave out the model registry FW_HOME/models.")
+    def backup(to_dir, db, no_models) -> None:
+        """Back up the state database (consistent, safe while fw paper runs) and the model
+        registry into a folder with a manifest of sha256 hashes."""
+        from live.backup import backup_store
+
+        for line in backup_store(db, to_dir, include_models=not no_models).lines():
+            click.echo(line)
+
+    return backup
+
+
+def _restore_command() -> click.Command:
+    @click.command(name="restore", cls=_LiveCommand)
+    @click.argument("backup_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+    @click.option("--db", default=None, help=_DB_HELP)
+    @click.option("--yes", is_flag=True,
+                  help="Really restore (default: a dry run that only shows what would change).")
+    def restore(backup_dir, db, yes) -> None:
+        """Check BACKUP_DIR (manifest, hashes) and show what restoring it would change; with
+        --yes, set the current database aside as <db>.before-restore-<time> and restore.
+        Stop the runner first."""
+        from live.backup import restore_store
+
+        for line in restore_store(backup_dir, db, dry_run=not yes).lines():
+            click.echo(line)
+
+    return restore
 
 
 # -- output ----------------------------------------------------------------------------------------

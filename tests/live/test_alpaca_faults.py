@@ -22,7 +22,7 @@ from tests.live.alpaca_helpers import (
     wait_for,
 )
 from tests.live.fake_alpaca import FakeAlpaca
-from tests.live.test_alerts import Receiver
+from tests.live.webhook import Receiver
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated")
 

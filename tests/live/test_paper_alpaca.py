@@ -107,7 +107,7 @@ def test_restart_resumes_without_duplicates(tmp_path, fast_config, monkeypatch):
 
 
 def test_alerts_for_trades_rebalances_and_daily_summaries(tmp_path, monkeypatch):
-    from tests.live.test_alerts import Receiver
+    from tests.live.webhook import Receiver
 
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     receiver = Receiver()
