@@ -6,6 +6,7 @@ does so lazily inside commands, so ``fw --help`` stays fast and the layers stay 
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -264,3 +265,41 @@ def _register_parity() -> None:
 
 
 _register_parity()
+
+
+@main.command(cls=_FwCommand)
+@click.option("--db", default=None,
+              help="State database URL (default: FW_DB_URL, else sqlite under FW_HOME/state/fw.sqlite).")
+@click.option("--run-id", default=None, help="Paper run to show (default: the latest run).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of DIR/SYMBOL.csv[.gz] for the SPY benchmark and market conditions.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Interface to bind; 127.0.0.1 keeps the dashboard on this machine.")
+@click.option("--browser/--no-browser", default=False, show_default=True,
+              help="Open a browser tab when the server is up.")
+def dashboard(db, run_id, data_dir, port, address, browser) -> None:
+    """Serve the monitoring dashboard of a paper run (Streamlit; `pip install 'fw[dashboard]'`).
+
+    Tabs: Portfolio, Performance, Regime, Transaction Costs, System Health. The numbers are
+    those of fw report / journal / readiness. Ctrl+C stops it.
+    """
+    from apps.launch import launch, resolve_run, wait_ready  # lazy: streamlit is optional
+
+    db, run_id = resolve_run(db, run_id)
+    process = launch(db, run_id, port=port, address=address, headless=not browser,
+                     data_dir=data_dir)
+    url = f"http://{address}:{port}"
+    try:
+        wait_ready(url, 60, process=process)
+        click.echo(f"fw dashboard of run {run_id}: {url}  (Ctrl+C to stop)")
+        process.wait()
+    except KeyboardInterrupt:
+        click.echo("stopping the dashboard")
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
