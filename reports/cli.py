@@ -90,7 +90,8 @@ def _report_command(load_record: RecordLoader, latest_run_id: LatestRun) -> clic
     @click.option("--start", help="First day of a custom period (ISO date; with --end).")
     @click.option("--end", help="Last day of a custom period (ISO date, inclusive; with --start).")
     @click.option("--today", default=None, metavar="DATE",
-                  help="Pretend today is DATE when choosing --period (default: today, UTC).")
+                  help="Pretend today is DATE when choosing --period (default: the day after the "
+                  "run's last bar, or today if earlier; a replay's last week/month is its own).")
     @click.option("--run-id", default=None, help=_RUN_HELP)
     @click.option("--db", default=None, help=_DB_HELP)
     @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_HELP)
@@ -104,11 +105,24 @@ def _report_command(load_record: RecordLoader, latest_run_id: LatestRun) -> clic
         slippage vs the cost model), system health and your journal notes. Choose the period
         with --period weekly|monthly or with --start and --end.
         """
+        import pandas as pd
+
         from reports.paper_report import period_bounds, write_period_report
 
-        lo, hi = _period(period, start, end, today, period_bounds)
         run_id = run_id or latest_run_id(db)
-        record = load_record(db, run_id, None, hi, data_dir=data_dir)
+        whole = None
+        if period is not None and today is None:
+            # the run's own time: a replay of 2016-2018 reports its last month, not today's
+            whole = load_record(db, run_id, data_dir=data_dir)
+            last = whole.run.get("last_bar")
+            now = pd.Timestamp.now(tz="UTC")
+            today = (min(_day_after_session(pd.Timestamp(last)), now) if last else now).date()
+        lo, hi = _period(period, start, end, today, period_bounds)
+        last = whole.run.get("last_bar") if whole is not None else None
+        if whole is not None and last is not None and pd.Timestamp(last) <= hi:
+            record = whole  # nothing after the period to cut
+        else:
+            record = load_record(db, run_id, None, hi, data_dir=data_dir)
         label = period or "custom"
         folder = out or _default_out(run_id, lo, hi)
         title = f"fw paper report: {run_id}, {label} {lo.date()} to {hi.date()}"
@@ -120,6 +134,22 @@ def _report_command(load_record: RecordLoader, latest_run_id: LatestRun) -> clic
         click.echo(f"{'plots':>10}: {folder}/*.png")
 
     return report
+
+
+def _day_after_session(last_bar):
+    """The day the run's period is judged from: the day after its last bar, or the 1st of the
+    next month when that bar was the month's last XNYS session (the month is then complete)."""
+    import pandas as pd
+
+    from framework.data.calendars import xnys_sessions
+
+    day = last_bar.tz_convert("America/New_York").tz_localize(None).normalize()
+    sessions = xnys_sessions()[0]
+    later = sessions[sessions > day]
+    following = day + pd.Timedelta(days=1)
+    if len(later) and (later[0].year, later[0].month) != (day.year, day.month):
+        following = (day + pd.offsets.MonthBegin(1)).normalize()
+    return following.tz_localize("UTC")
 
 
 def _period(period, start, end, today, period_bounds):

@@ -107,6 +107,20 @@ def test_fw_report_command_writes_the_period(db, tmp_path):
     assert "(23 bars)" in (tmp_path / "march" / "report.md").read_text()
 
 
+def test_a_period_defaults_to_the_runs_own_last_month(db, tmp_path):
+    """A replay ended long ago: --period monthly means its last complete month, not today's."""
+    from live.state import Store
+
+    assert Store(db).run(RUN)["last_bar"].startswith("2017-12-29")  # December's last session
+    result = CliRunner().invoke(_fw(), ["report", "--db", db, "--run-id", RUN, "--period",
+                                        "monthly", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "monthly 2017-12-01 to 2017-12-31" in result.output
+    weekly = CliRunner().invoke(_fw(), ["report", "--db", db, "--run-id", RUN, "--period",
+                                        "weekly", "--out", str(tmp_path / "w")])
+    assert "weekly 2017-12-25 to 2017-12-31" in weekly.output
+
+
 def test_fw_report_usage_errors_are_one_clean_line(db):
     missing = CliRunner().invoke(_fw(), ["report", "--db", db])
     assert missing.exit_code == 2 and "choose the period" in missing.output
