@@ -178,6 +178,9 @@ class Store:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
+        # called as listener(kind, record) after a committed write ("event", "error", "fill",
+        # "bar", "order"): logs mirror the store without the runner knowing about them
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         try:
             self.engine = sa.create_engine(self.url)
             if self.engine.dialect.name == "sqlite":
@@ -264,6 +267,7 @@ class Store:
                  **{name: _opt(row[name][j]) for name in FIELDS}}
                 for j, s in enumerate(symbols)
             ])
+        self._notify("bar", {"run_id": run_id, "time": time, "symbols": list(symbols)})
 
     def load_bars(self, run_id: str, symbols: Sequence[str]) -> Bars:
         """The run's stored bars, aligned like ``Bars.from_frames``."""
@@ -308,6 +312,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(sa.update(ORDERS).where(
                 ORDERS.c.client_order_id == client_order_id).values(updated_at=now_iso(), **values))
+        self._notify("order", {"client_order_id": client_order_id, **values})
 
     def has_fill(self, execution_id: str) -> bool:
         with self.engine.connect() as conn:
@@ -326,6 +331,7 @@ class Store:
             _upsert_position(conn, run_id, fill["symbol"], position)
             if risk_state is not None:
                 _upsert_risk(conn, run_id, risk_state)
+        self._notify("fill", {"run_id": run_id, **fill})
         return True
 
     def fills(self, run_id: str) -> list[dict[str, Any]]:
@@ -392,17 +398,23 @@ class Store:
 
     # -- events, errors, the broker's side --------------------------------------------------
     def event(self, run_id: str, kind: str, message: str) -> None:
+        record = {"run_id": run_id, "time": now_iso(), "kind": kind, "message": message}
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(EVENTS).values(
-                run_id=run_id, time=now_iso(), kind=kind, message=message))
+            conn.execute(sa.insert(EVENTS).values(**record))
+        self._notify("event", record)
 
     def events(self, run_id: str, limit: int = 20) -> list[dict[str, Any]]:
         return self._latest(EVENTS, run_id, limit)
 
     def error(self, run_id: str, message: str, detail: str = "") -> None:
+        record = {"run_id": run_id, "time": now_iso(), "message": message, "detail": detail}
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(ERRORS).values(
-                run_id=run_id, time=now_iso(), message=message, detail=detail))
+            conn.execute(sa.insert(ERRORS).values(**record))
+        self._notify("error", record)
+
+    def _notify(self, kind: str, record: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            listener(kind, record)
 
     def errors(self, run_id: str, limit: int = 5) -> list[dict[str, Any]]:
         return self._latest(ERRORS, run_id, limit)
