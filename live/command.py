@@ -297,6 +297,12 @@ def _check_resume(run: Mapping[str, Any], strategy: Strategy, spec: PaperSpec) -
             f"run {run['run_id']!r} trades {run['strategy']!r}; asked for {strategy.name!r}. "
             "Omit STRATEGY to resume it, or choose another --run-id for a new run."
         )
+    was_broker = run["config"].get("broker", "sim")
+    if was_broker != spec.broker:
+        raise ConfigError(
+            f"run {run['run_id']!r} trades with --broker {was_broker}; asked for --broker "
+            f"{spec.broker}. Resume it with --broker {was_broker}, or choose another --run-id."
+        )
     was_dry = bool(run["config"].get("dry_run", False))
     if was_dry != spec.dry_run:
         raise ConfigError(

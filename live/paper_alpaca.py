@@ -112,15 +112,15 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
                       on_event=lambda kind, message: store.event(run_id, kind, message),
                       should_stop=stop, stream=stream)
     per_bar = progress(spec.max_bars) if progress is not None else None
-    schedule = feed.schedule
+    bar_schedule = feed.schedule
 
     def callback(n_bars: int, bar) -> None:
         if per_bar is not None:
             per_bar(n_bars, bar)
-        if not bar.warmup and _closes_session(schedule, bar.time):
+        if not bar.warmup and _closes_session(bar_schedule, bar.time):
             _daily_summary(store, run_id, alerter, bar.time)
             if reporter is not None:
-                _period_reports(runner, reporter, schedule, bar.time)
+                _period_reports(runner, reporter, bar_schedule, bar.time)
 
     try:
         return runner.run(feed, callback)

@@ -212,3 +212,10 @@ def test_unknown_names_give_one_clean_line(fw, args, needle):
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0]
+
+
+def test_a_run_resumes_only_with_its_own_broker(fw):
+    _invoke(fw, "paper", *WINDOW, *FAST, "--risk-off", "--run-id", "b1")
+    out = _invoke(fw, "paper", *WINDOW, "--broker", "alpaca", "--run-id", "b1", ok=False)
+    assert out.exit_code == 1 and "trades with --broker sim" in out.output
+    assert "Traceback" not in out.output
