@@ -29,15 +29,17 @@ import pandas as pd
 
 from framework import metrics
 from framework.errors import ConfigError, DataError, FwError, StrategyError
+from framework.paper_metrics import (
+    exposure_series,
+    monthly_returns,
+    paper_metrics,
+    positions_over_time,
+)
 from framework.paper_record import (
     PaperRecord,
     benchmark_returns,
     equity_returns,
-    exposure_series,
-    monthly_returns,
-    paper_metrics,
     periods_per_year,
-    positions_over_time,
     record_trips,
 )
 from reports.paper_report import (

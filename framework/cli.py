@@ -193,7 +193,7 @@ _register_groups()
 def _period_report(db_url: str, run_id: str, period: str, today) -> tuple[str, str]:
     """Write a paper run's weekly/monthly report under FW_HOME/reports; returns (path,
     headline). Called by live sessions (``live`` cannot import ``reports`` itself)."""
-    from framework.paper_record import paper_metrics
+    from framework.paper_metrics import paper_metrics
     from framework.paths import home_subdir
     from live.record import load_record
     from reports.paper_report import period_bounds, write_period_report

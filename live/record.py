@@ -20,7 +20,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from framework.errors import ConfigError, DataError, unknown_name_message
-from framework.paper_record import PaperRecord, market_times, record_trips
+from framework.paper_metrics import market_times
+from framework.paper_record import PaperRecord, record_trips
 from framework.types import Bars
 from live.command import latest_run_id as _latest_run_id
 from live.command import require_run

@@ -1,6 +1,6 @@
 """Weekly / monthly (or any period's) paper-trading report: HTML, a Markdown twin, PNG plots.
 
-Every number comes from :func:`framework.paper_record.paper_metrics` and
+Every number comes from :func:`framework.paper_metrics.paper_metrics` and
 :func:`framework.paper_record.record_trips`; this module only lays them out. The HTML page and
 the Markdown file are rendered from the same list of sections, so they show the same figures
 with the same formatting. The quantstats tear sheet of the period's returns against the
@@ -20,16 +20,13 @@ import numpy as np
 import pandas as pd
 
 from framework.errors import ConfigError, DataError
-from framework.paper_record import (
-    PaperRecord,
-    benchmark_returns,
-    equity_returns,
+from framework.paper_metrics import (
     exposure_series,
     monthly_returns,
     paper_metrics,
     positions_over_time,
-    record_trips,
 )
+from framework.paper_record import PaperRecord, benchmark_returns, equity_returns, record_trips
 from reports.plots import PNG_DPI, naive_utc, new_figure, quiet_plotting
 
 PERIODS: tuple[str, ...] = ("weekly", "monthly")

@@ -1,6 +1,6 @@
 """Go-live readiness: the paper record against configurable criteria and red flags.
 
-Every measured value comes from :func:`framework.paper_record.paper_metrics` over the whole
+Every measured value comes from :func:`framework.paper_metrics.paper_metrics` over the whole
 record, formatted as the reports format it. A trade statistic measured on fewer than
 ``MIN_TRADES`` closed trades does not pass, whatever its value: the row says so and shows the
 bootstrap confidence interval instead of pretending to be significant.
@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from framework.errors import ConfigError, unknown_name_message
-from framework.paper_record import PaperRecord, paper_metrics
+from framework.paper_metrics import paper_metrics
+from framework.paper_record import PaperRecord
 from reports.paper_report import interval, num, pct
 
 CRITERION, RED_FLAG = "criterion", "red flag"

@@ -44,7 +44,7 @@ from apps.dashboard import (
 )
 from framework import metrics
 from framework.errors import ConfigError, FwError
-from framework.paper_record import paper_metrics, positions_over_time
+from framework.paper_metrics import paper_metrics, positions_over_time
 from framework.registry import resolve_strategy
 from live.command import PaperSpec, run_paper
 from live.record import load_record

@@ -13,20 +13,17 @@ from hypothesis import strategies as st
 
 from framework import metrics
 from framework.errors import DataError
-from framework.paper_record import (
+from framework.paper_metrics import (
     MIN_TRADES,
     bootstrap_ci,
     crash_count,
-    equity_returns,
-    is_stop_order,
     losing_weeks_streak,
     monthly_returns,
     paper_metrics,
-    record_trips,
-    round_trips,
     session_counts,
     slippage_table,
 )
+from framework.paper_record import equity_returns, is_stop_order, record_trips, round_trips
 from framework.registry import resolve_strategy
 from live.command import PaperSpec, run_paper
 from live.record import load_record

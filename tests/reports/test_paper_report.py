@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from framework.errors import ConfigError
-from framework.paper_record import paper_metrics
+from framework.paper_metrics import paper_metrics
 from framework.registry import resolve_strategy
 from live.command import PaperSpec, run_paper
 from live.record import add_note, latest_run_id, load_record

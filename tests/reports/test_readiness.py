@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from framework.data.calendars import daily_close_labels, xnys_sessions
 from framework.errors import ConfigError
-from framework.paper_record import PaperRecord, paper_metrics
+from framework.paper_metrics import paper_metrics
+from framework.paper_record import PaperRecord
 from framework.registry import resolve_strategy
 from framework.types import Bars
 from live.command import PaperSpec, run_paper
