@@ -45,10 +45,12 @@ def make_commands(resolve_strategy: StrategyResolver,
     Returns
     -------
     list of click.Command
-        ``paper``, ``status``, ``halt``, ``resume``, ``backup`` and ``restore``.
+        ``paper``, ``status``, ``halt``, ``resume``, ``backup``, ``restore`` and the
+        ``service`` group.
     """
-    return [_paper_command(resolve_strategy, reporter), _status_command(), _halt_command(),
-            _resume_command(), _backup_command(), _restore_command()]
+    paper = _paper_command(resolve_strategy, reporter)
+    return [paper, _status_command(), _halt_command(), _resume_command(), _backup_command(),
+            _restore_command(), _service_command(paper)]
 
 
 def _split_symbols(values) -> tuple[str, ...] | None:
@@ -122,12 +124,17 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
     @click.option("--no-reports", is_flag=True,
                   help="Do not write the weekly/monthly reports after a week's/month's last "
                   "session (alpaca).")
+    @click.option("--health-port", type=int, default=None,
+                  help="Serve GET /health and /status on 127.0.0.1:N for monitors "
+                  "(0 = any free port; /health is 503 when halted or stale).")
+    @click.option("--health-max-lag", type=float, default=None,
+                  help="Seconds a bar may be overdue (market hours) before /health fails.")
     @click.option("--max-clock-drift", default="5",
                   help="Seconds the local clock may differ from the broker's before trading halts; "
                   "'off' lets the broker's clock define market time.")
     def paper(strategy, symbols, data_dir, start, end, sets, schedule, speed, dry_run, risk_off,
               risk_sets, max_positions, db, run_id, broker, interval, warmup_bars, max_bars, poll, settle,
-              max_wait, no_reports, max_clock_drift) -> None:
+              max_wait, no_reports, health_port, health_max_lag, max_clock_drift) -> None:
         """Paper-trade STRATEGY (default sma_cross); all state goes to the state database.
 
         With the default --broker sim, stored bars (--data-dir, --symbols, --start, --end) are
@@ -155,9 +162,21 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
         store = _store(db)
         strat = resolve_strategy(paper_strategy_name(spec, store, strategy))
         console = _console()
-        with _ProgressBar(console) as bar:
-            summary = run_paper(strat, spec, store, progress=bar.start,
-                                reporter=None if no_reports else reporter)
+        health = None
+        if health_port is not None:
+            from live.service import HealthServer
+
+            health = HealthServer(_health_status(db, spec.run_id), port=health_port,
+                                  max_lag_seconds=health_max_lag,
+                                  interval=interval if broker == "alpaca" else None).start()
+            click.echo(f"health endpoint: {health.url}/health", err=True)
+        try:
+            with _ProgressBar(console) as bar:
+                summary = run_paper(strat, spec, store, progress=bar.start,
+                                    reporter=None if no_reports else reporter)
+        finally:
+            if health is not None:
+                health.stop()
         _print_summary(console, summary)
 
     return paper
@@ -274,6 +293,137 @@ def _restore_command() -> click.Command:
             click.echo(line)
 
     return restore
+
+
+def _service_command(paper: click.Command) -> click.Group:
+    @click.group(name="service")
+    def service() -> None:
+        """Run `fw paper` unattended as a systemd service (restart on failure, graceful stop)."""
+
+    @service.command(name="install", cls=_LiveCommand,
+                     context_settings={"ignore_unknown_options": True})
+    @click.argument("strategy")
+    @click.argument("paper_args", nargs=-1, type=click.UNPROCESSED)
+    @click.option("--scope", type=click.Choice(["user", "system"]), default="user",
+                  show_default=True, help="user: systemctl --user; system: /etc/systemd (root).")
+    @click.option("--name", default=None, help="Unit name (default fw-paper-STRATEGY).")
+    @click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Optional environment file of the service (default FW_HOME/.env).")
+    @click.option("--force", is_flag=True, help="Replace an existing, different unit.")
+    @click.option("--dry-run", is_flag=True,
+                  help="Print the unit and the systemctl commands; change nothing. (fw paper's "
+                  "own --dry-run goes after `--`.)")
+    def install(strategy, paper_args, scope, name, env_file, force, dry_run) -> None:
+        """Install and start a service running `fw paper STRATEGY [PAPER OPTIONS...]`.
+
+        \b
+        Example:
+          fw service install sma_cross --broker alpaca --symbols SPY --interval 1Hour
+        The run id defaults to the unit name, so a restart resumes the same run. Use absolute
+        paths in PAPER OPTIONS: the service runs in FW_HOME.
+        """
+        from live.service import ServiceSpec
+        from live.service import install as install_service
+
+        # a bad option would otherwise surface as a restart every 30 s
+        paper.make_context("paper", [strategy, *paper_args])
+        spec = ServiceSpec(strategy, tuple(paper_args), scope=scope, name=name,
+                           env_file=env_file.absolute() if env_file else None)
+        result = install_service(spec, dry_run=dry_run, force=force)
+        if dry_run:
+            click.echo(result.unit_text)
+        for line in result.lines():
+            click.echo(line)
+
+    @service.command(name="status", cls=_LiveCommand)
+    @click.option("--name", default=None, help="Unit name (default: the only installed fw unit).")
+    @click.option("--scope", type=click.Choice(["user", "system"]), default="user",
+                  show_default=True)
+    @click.option("--db", default=None, help=_DB_HELP)
+    @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+    def status(name, scope, db, as_json) -> None:
+        """Show the service's systemd state and its run's status."""
+        import json
+
+        from live.service import status as service_status
+        from live.service import unit_command
+
+        name = name or _only_unit(scope)
+        words = unit_command(name, scope) or []
+        run_id = _option(words, "--run-id")
+
+        def run_json() -> dict:
+            from live.command import latest_run_id, run_status
+
+            store = _store(db or _option(words, "--db"))
+            state = run_status(store, run_id or latest_run_id(store))
+            return json.loads(_status_json(state, store))
+
+        got = service_status(name, scope, run_status_json=run_json)
+        if as_json:
+            click.echo(json.dumps(got, default=str, indent=2, sort_keys=True))
+            return
+        pid = f", pid {got['main_pid']}" if got["main_pid"] else ""
+        click.echo(f"{got['unit']} ({scope}): {got['active_state']}/{got['sub_state']}{pid}, "
+                   f"since {got['started_at'] or '-'}, {got['restarts']} restart(s), "
+                   f"last result {got['result']}")
+        run = got["run"]
+        if run:
+            click.echo(f"run {run['run_id']}: last bar {run['last_bar']}, kill switch "
+                       f"{run['kill_switch']}, equity ${run['equity']:,.2f}")
+        elif got["run_error"]:
+            click.echo(f"run: {got['run_error']}")
+
+    @service.command(name="uninstall", cls=_LiveCommand)
+    @click.option("--name", default=None, help="Unit name (default: the only installed fw unit).")
+    @click.option("--scope", type=click.Choice(["user", "system"]), default="user",
+                  show_default=True)
+    @click.option("--dry-run", is_flag=True, help="Print the commands; change nothing.")
+    def uninstall(name, scope, dry_run) -> None:
+        """Stop the service (gracefully), disable it and remove its unit. The run's state stays
+        in the database."""
+        from live.service import uninstall as uninstall_service
+
+        for line in uninstall_service(name or _only_unit(scope), scope, dry_run=dry_run).lines():
+            click.echo(line)
+
+    return service
+
+
+def _only_unit(scope: str) -> str:
+    from framework.errors import ConfigError
+    from live.service import installed_units, unit_dir
+
+    units = installed_units(scope)
+    if len(units) != 1:
+        raise ConfigError(f"{len(units)} fw units in {unit_dir(scope)} "
+                          f"({', '.join(units) or 'none'}); expected exactly one. Pass --name "
+                          "(and --scope system for system units).")
+    return units[0]
+
+
+def _option(words: list[str], flag: str) -> str | None:
+    for i, word in enumerate(words):
+        if word == flag and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith(flag + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def _health_status(db: str | None, run_id: str | None):
+    """A status callable for HealthServer: the run's `fw status --json` fields, per request."""
+    import json
+
+    from live.command import latest_run_id, run_status
+
+    store = _store(db)  # its own engine: requests come from the health server's thread
+
+    def read() -> dict:
+        state = run_status(store, run_id or latest_run_id(store))
+        return json.loads(_status_json(state, store))
+
+    return read
 
 
 # -- output ----------------------------------------------------------------------------------------

@@ -219,3 +219,13 @@ def test_a_run_resumes_only_with_its_own_broker(fw):
     out = _invoke(fw, "paper", *WINDOW, "--broker", "alpaca", "--run-id", "b1", ok=False)
     assert out.exit_code == 1 and "trades with --broker sim" in out.output
     assert "Traceback" not in out.output
+
+
+def test_service_install_dry_run_prints_the_unit(fw, tmp_path):
+    out = _invoke(fw, "service", "install", "sma_cross", "--broker", "alpaca", "--symbols", "SPY",
+                  "--dry-run").output
+    assert "ExecStart=" in out and "paper sma_cross --broker alpaca --symbols SPY" in out
+    assert "--run-id fw-paper-sma_cross" in out and "Restart=on-failure" in out
+    assert "would run: systemctl --user enable --now fw-paper-sma_cross.service" in out
+    bad = _invoke(fw, "service", "install", "sma_cross", "--brokr", "alpaca", "--dry-run", ok=False)
+    assert bad.exit_code != 0 and "--brokr" in bad.output  # caught now, not as restarts later

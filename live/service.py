@@ -1,0 +1,851 @@
+"""Run ``fw paper`` unattended: a systemd unit, its install/status/uninstall, and health checks.
+
+* :func:`unit_text` renders a systemd unit for one paper run: restart on failure, a graceful
+  ``SIGTERM`` (``fw paper`` finishes the bar in hand, persists and exits 0), ``FW_HOME`` and the
+  optional ``.env`` file in the environment.
+* :func:`install`, :func:`status` and :func:`uninstall` drive ``systemctl`` (``--user`` for the
+  user scope). Nothing here talks to systemd except through that executable, so tests put a fake
+  ``systemctl`` first on ``PATH``.
+* :class:`HealthServer` answers ``GET /health`` and ``GET /status`` on localhost for external
+  monitors; :func:`heartbeat_due` tells whether a runner has been silent for too long during
+  market hours.
+
+systemd does not use a shell: ``ExecStart`` words are quoted with systemd's own rules (double
+quotes with backslash escapes, ``%%`` for a literal ``%`` and ``$$`` for a literal ``$``), which
+:func:`shlex.split` also reads once the ``%%``/``$$`` escapes are undone.
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import http.server
+import json
+import logging
+import math
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from framework.errors import ConfigError, FwError
+from framework.paths import fw_home
+
+SCOPES: tuple[str, ...] = ("user", "system")
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+RESTART_SEC = 30
+TIMEOUT_STOP_SEC = 120  # fw paper finishes the bar in hand after SIGTERM; a bar needs far less
+SHOW_PROPERTIES: tuple[str, ...] = (
+    "LoadState", "ActiveState", "SubState", "MainPID", "ExecMainStartTimestamp", "NRestarts",
+    "Result",
+)
+# seconds -> BarSchedule interval, for heartbeat_due
+INTERVAL_SECONDS: dict[int, str] = {
+    60: "1Min", 300: "5Min", 900: "15Min", 1800: "30Min", 3600: "1Hour", 86400: "1Day",
+}
+_UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+_RUN_FW = "from framework.cli import main; main()"
+_log = logging.getLogger(__name__)
+
+
+class ServiceError(FwError, RuntimeError):
+    """Installing, inspecting or removing the systemd service failed.
+
+    Attributes
+    ----------
+    unit_text : str or None
+        The unit that was to be installed (so a caller can show it for a manual install).
+    manual_steps : tuple of str
+        Shell commands that do by hand what failed (empty when not applicable).
+    """
+
+    def __init__(self, message: str, *, unit_text: str | None = None,
+                 manual_steps: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.unit_text = unit_text
+        self.manual_steps = tuple(manual_steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# the spec and the unit
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One ``fw paper`` run as a systemd service.
+
+    Parameters
+    ----------
+    strategy : str
+        The strategy argument of ``fw paper`` (registered name or ``path/x.py:Class``).
+    args : tuple of str
+        Further ``fw paper`` options, e.g. ``("--broker", "alpaca", "--symbols", "SPY")``.
+    scope : str
+        ``"user"`` (``systemctl --user``, unit under ``~/.config/systemd/user``) or ``"system"``
+        (unit under ``/etc/systemd/system``, run as ``user``; needs root to install).
+    name : str, optional
+        Unit name without ``.service``; default ``fw-paper-<strategy>``.
+    run_id : str, optional
+        ``--run-id`` added to the command unless ``args`` has one; default the unit name, so a
+        restart resumes the same run instead of starting a new one.
+    env_file : Path, optional
+        Optional environment file (``EnvironmentFile=-``); default ``FW_HOME/.env``.
+    fw_command : tuple of str, optional
+        How to run ``fw``; default the ``fw`` next to the running interpreter, else ``fw`` on
+        ``PATH``, else ``python -c "from framework.cli import main; main()"``.
+    working_dir : Path, optional
+        ``WorkingDirectory=``; default FW_HOME.
+    fw_home : Path, optional
+        ``FW_HOME`` of the service; default the current one.
+    user : str, optional
+        ``User=`` of a system-scope unit; default the current user.
+    """
+
+    strategy: str
+    args: tuple[str, ...] = ()
+    scope: str = "user"
+    name: str | None = None
+    run_id: str | None = None
+    env_file: Path | None = None
+    fw_command: tuple[str, ...] | None = None
+    working_dir: Path | None = None
+    fw_home: Path | None = None
+    user: str | None = None
+
+    def __post_init__(self) -> None:
+        if not str(self.strategy).strip() or str(self.strategy).startswith("-"):
+            raise ConfigError(f"strategy {self.strategy!r} is empty or looks like an option; "
+                              "expected a strategy name such as 'sma_cross'.")
+        if self.scope not in SCOPES:
+            raise ConfigError(f"service scope {self.scope!r} is unknown; expected 'user' or "
+                              "'system' (--scope user|system).")
+        if isinstance(self.args, str):
+            raise ConfigError(f"args {self.args!r} is one string; expected a tuple of words, "
+                              "e.g. ('--broker', 'alpaca').")
+        _check_unit_name(self.unit_name)
+        for word in (self.strategy, *self.args, *self.command[1:]):
+            _check_line(word, "command word")
+
+    @property
+    def unit_name(self) -> str:
+        """The unit file name, ``<name>.service``."""
+        base = self.name or "fw-paper-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", str(self.strategy))
+        return base if base.endswith(".service") else base + ".service"
+
+    @property
+    def home(self) -> Path:
+        """``FW_HOME`` of the service (absolute)."""
+        return Path(self.fw_home or fw_home()).expanduser().absolute()
+
+    @property
+    def env_path(self) -> Path:
+        """The environment file the unit names (it may not exist: the ``-`` makes it optional)."""
+        return Path(self.env_file or self.home / ".env").expanduser().absolute()
+
+    @property
+    def workdir(self) -> Path:
+        """``WorkingDirectory=`` of the service."""
+        return Path(self.working_dir or self.home).expanduser().absolute()
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """The full ``ExecStart`` command: fw, ``paper``, the strategy, the options, ``--run-id``."""
+        words = [*(self.fw_command or default_fw_command()), "paper", self.strategy, *self.args]
+        if not any(a == "--run-id" or a.startswith("--run-id=") for a in self.args):
+            words += ["--run-id", self.run_id or self.unit_name.removesuffix(".service")]
+        return tuple(words)
+
+
+def default_fw_command() -> tuple[str, ...]:
+    """How the service runs fw: the venv's ``fw``, else ``fw`` on PATH, else ``python -c``.
+
+    The ``fw`` beside the running interpreter comes first because a service has no activated
+    virtualenv: ``PATH`` might hold another installation, or none.
+    """
+    sibling = Path(sys.executable).parent / "fw"
+    if sibling.is_file() and os.access(sibling, os.X_OK):
+        return (str(sibling),)
+    found = shutil.which("fw")
+    if found:
+        return (str(Path(found).absolute()),)
+    return (sys.executable, "-c", _RUN_FW)
+
+
+def unit_text(spec: ServiceSpec) -> str:
+    """The systemd unit that runs ``spec`` (see :class:`ServiceSpec`).
+
+    Parameters
+    ----------
+    spec : ServiceSpec
+        What to run and where.
+
+    Returns
+    -------
+    str
+        The unit file's text, ending with a newline.
+    """
+    service = [
+        "Type=simple",
+        f"WorkingDirectory={_literal(spec.workdir)}",
+        f"Environment={_exec_word('FW_HOME=' + str(spec.home), command=False)}",
+        # unbuffered output reaches the journal as it is written, not at exit
+        "Environment=PYTHONUNBUFFERED=1",
+        f"EnvironmentFile=-{_literal(spec.env_path)}",
+        f"ExecStart={exec_line(spec.command)}",
+        "Restart=on-failure",
+        f"RestartSec={RESTART_SEC}",
+        # fw paper handles SIGTERM: finishes the bar in hand, persists, exits 0
+        "KillSignal=SIGTERM",
+        f"TimeoutStopSec={TIMEOUT_STOP_SEC}",
+    ]
+    if spec.scope == "system":
+        service.append(f"User={_literal(spec.user or getpass.getuser())}")
+    wanted_by = "default.target" if spec.scope == "user" else "multi-user.target"
+    lines = [
+        "# written by `fw service install`; `fw service uninstall` removes it",
+        "[Unit]",
+        f"Description={_literal(f'fw paper trading: {spec.strategy} ({spec.unit_name})')}",
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        *service,
+        "",
+        "[Install]",
+        f"WantedBy={wanted_by}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def exec_line(words: Sequence[str]) -> str:
+    """``words`` as one systemd command line (``ExecStart=`` value)."""
+    return " ".join(_exec_word(w) for w in words)
+
+
+def _exec_word(word: str, *, command: bool = True) -> str:
+    # systemd expands %specifiers everywhere and $VARIABLES in command lines (not in
+    # Environment=); doubling keeps them literal
+    text = str(word).replace("%", "%%")
+    if command:
+        text = text.replace("$", "$$")
+    if _SAFE_WORD.match(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _literal(value: object) -> str:
+    # Description=, User=, WorkingDirectory=, EnvironmentFile= take the rest of the line (spaces
+    # are fine) but expand %specifiers
+    return str(value).replace("%", "%%")
+
+
+def _check_line(word: str, what: str) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in str(word)):
+        raise ConfigError(f"{what} {word!r} contains a newline or control character, which a "
+                          "systemd unit cannot hold; remove it.")
+
+
+def _check_unit_name(unit: str) -> None:
+    if not _UNIT_NAME.match(unit) or unit.startswith(("-", ".")):
+        raise ConfigError(f"service name {unit!r} is not a valid systemd unit name; expected "
+                          "letters, digits and - _ . : @ only, e.g. --name fw-paper-spy.")
+
+
+def _unit(name: str) -> str:
+    unit = name if str(name).endswith(".service") else f"{name}.service"
+    _check_unit_name(unit)
+    return unit
+
+
+def unit_dir(scope: str) -> Path:
+    """Where units of ``scope`` live: ``$XDG_CONFIG_HOME/systemd/user`` or ``/etc/systemd/system``."""
+    if scope not in SCOPES:
+        raise ConfigError(f"service scope {scope!r} is unknown; expected 'user' or 'system'.")
+    if scope == "system":
+        return SYSTEM_UNIT_DIR
+    config = os.environ.get("XDG_CONFIG_HOME", "").strip()
+    return (Path(config) if config else Path.home() / ".config") / "systemd" / "user"
+
+
+# ---------------------------------------------------------------------------------------------
+# systemctl
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    """What :func:`install` or :func:`uninstall` did (or, for a dry run, would do).
+
+    Attributes
+    ----------
+    unit : str
+        The unit name (``<name>.service``).
+    unit_path : Path
+        The unit file written or removed.
+    unit_text : str or None
+        The unit installed (None for an uninstall).
+    commands : tuple of tuple of str
+        The systemctl commands, in order.
+    ran : bool
+        False for a dry run: nothing was written or run.
+    notes : tuple of str
+        Things the user should know (e.g. lingering for a user service).
+    """
+
+    unit: str
+    unit_path: Path
+    unit_text: str | None
+    commands: tuple[tuple[str, ...], ...]
+    ran: bool
+    notes: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """A human summary, one line each."""
+        verb = "would run" if not self.ran else "ran"
+        out = [f"unit {self.unit}: {self.unit_path}"]
+        out += [f"{verb}: {shlex.join(c)}" for c in self.commands]
+        return out + list(self.notes)
+
+
+def _systemctl_words(systemctl: str, scope: str) -> list[str]:
+    return [systemctl, "--user"] if scope == "user" else [systemctl]
+
+
+def _find_systemctl(systemctl: str) -> str | None:
+    return shutil.which(systemctl)
+
+
+def _run(argv: Sequence[str], *, unit: str, scope: str) -> str:
+    """Run one systemctl command; its stdout, or a ServiceError that says why and what to do."""
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServiceError(f"`{shlex.join(argv)}` could not run: {exc}.") from exc
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip() or "(no output)"
+        raise ServiceError(f"`{shlex.join(argv)}` failed (exit {done.returncode}): {detail}. "
+                           + _permission_hint(detail, scope, unit))
+    return done.stdout
+
+
+def _permission_hint(detail: str, scope: str, unit: str) -> str:
+    low = detail.lower()
+    if scope == "user" and ("bus" in low or "xdg_runtime_dir" in low):
+        return ("A user service needs the user's systemd instance: log in through a real "
+                "session (not `su`), or run `loginctl enable-linger $USER` and log in again; "
+                "or install with --scope system as root.")
+    if "access denied" in low or "permission" in low or "interactive authentication" in low:
+        return ("Not permitted: a system service needs root (`sudo fw service ...`), or use "
+                "--scope user.")
+    return f"See `journalctl {'--user ' if scope == 'user' else ''}-u {unit}` for details."
+
+
+def _manual_steps(unit: str, path: Path, scope: str) -> tuple[str, ...]:
+    ctl = "systemctl --user" if scope == "user" else "sudo systemctl"
+    return (f"save the unit above as {path}", f"{ctl} daemon-reload",
+            f"{ctl} enable --now {unit}")
+
+
+def install(spec: ServiceSpec, *, dry_run: bool = False, force: bool = False,
+            systemctl: str = "systemctl", directory: Path | None = None) -> ServiceResult:
+    """Write the unit of ``spec``, reload systemd and ``enable --now`` it.
+
+    Parameters
+    ----------
+    spec : ServiceSpec
+        The service.
+    dry_run : bool
+        Return the unit text and the commands without writing or running anything.
+    force : bool
+        Replace an existing unit file with different content (and restart the service if it
+        runs, so the new command takes effect).
+    systemctl : str
+        The systemctl executable (name looked up on PATH, or a path).
+    directory : Path, optional
+        Unit folder; default :func:`unit_dir` of the spec's scope.
+
+    Returns
+    -------
+    ServiceResult
+
+    Raises
+    ------
+    ServiceError
+        A different unit exists and ``force`` is False; systemctl is missing (the error carries
+        the unit text and the manual steps); the unit file cannot be written; systemctl fails.
+    """
+    text = unit_text(spec)
+    unit = spec.unit_name
+    path = Path(directory or unit_dir(spec.scope)) / unit
+    old = _read_unit(path)
+    if old is not None and old != text and not force:
+        diff = "\n".join(difflib.unified_diff(old.splitlines(), text.splitlines(), str(path),
+                                              "new", lineterm="", n=0))
+        raise ServiceError(f"{path} already exists with a different unit; refusing to overwrite "
+                           f"it. Pass --force to replace it, or choose another --name.\n{diff}",
+                           unit_text=text)
+    base = _systemctl_words(systemctl, spec.scope)
+    commands = [(*base, "daemon-reload"), (*base, "enable", "--now", unit)]
+    if old is not None and old != text:
+        commands.append((*base, "try-restart", unit))  # a running service keeps its old command
+    notes = _install_notes(spec)
+    if dry_run:
+        return ServiceResult(unit, path, text, tuple(commands), ran=False, notes=notes)
+    found = _find_systemctl(systemctl)
+    if found is None:
+        steps = _manual_steps(unit, path, spec.scope)
+        raise ServiceError(
+            f"{systemctl!r} was not found on PATH, so this host does not seem to run systemd; "
+            f"nothing was written. To install by hand, save this unit as {path}:\n\n{text}\n"
+            "then run:\n  " + "\n  ".join(steps[1:]),
+            unit_text=text, manual_steps=steps)
+    _write_unit(path, text, spec.scope)
+    for argv in commands:
+        _run([found, *argv[1:]], unit=unit, scope=spec.scope)
+    return ServiceResult(unit, path, text, tuple(commands), ran=True, notes=notes)
+
+
+def _install_notes(spec: ServiceSpec) -> tuple[str, ...]:
+    notes = [f"logs: journalctl {'--user ' if spec.scope == 'user' else ''}-u {spec.unit_name} -f",
+             f"environment file (optional, e.g. Alpaca keys): {spec.env_path}"]
+    if spec.scope == "user":
+        notes.append("a user service stops at logout unless lingering is on: "
+                     "`loginctl enable-linger $USER` (once) keeps it running and starts it at boot")
+    return tuple(notes)
+
+
+def _read_unit(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ServiceError(f"cannot read the existing unit {path}: {exc}.") from exc
+
+
+def _write_unit(path: Path, text: str, scope: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)  # atomic: systemd never reads half a unit
+    except PermissionError as exc:
+        hint = ("a system service needs root: `sudo fw service install ... --scope system`, or "
+                "use --scope user" if scope == "system" else "check the folder's permissions")
+        raise ServiceError(f"cannot write the unit {path}: {exc}. Fix: {hint}.") from exc
+    except OSError as exc:
+        raise ServiceError(f"cannot write the unit {path}: {exc}.") from exc
+
+
+def uninstall(name: str, scope: str = "user", *, dry_run: bool = False,
+              systemctl: str = "systemctl", directory: Path | None = None) -> ServiceResult:
+    """Stop and disable the service, remove its unit file, reload systemd.
+
+    Parameters
+    ----------
+    name : str
+        Unit name, with or without ``.service``.
+    scope : str
+        ``"user"`` or ``"system"``.
+    dry_run : bool
+        Return the commands without running anything.
+    systemctl : str
+        The systemctl executable.
+    directory : Path, optional
+        Unit folder; default :func:`unit_dir` of ``scope``.
+
+    Raises
+    ------
+    ServiceError
+        No such unit file; systemctl missing or failing; the file cannot be removed.
+    """
+    unit = _unit(name)
+    path = Path(directory or unit_dir(scope)) / unit
+    base = _systemctl_words(systemctl, scope)
+    commands = ((*base, "disable", "--now", unit), (*base, "daemon-reload"))
+    if dry_run:
+        return ServiceResult(unit, path, None, commands, ran=False)
+    if not path.exists():
+        raise ServiceError(f"no unit file {path}; nothing to uninstall. Check --name and --scope "
+                           f"(`fw service status --name NAME`) or look in {path.parent}.")
+    found = _find_systemctl(systemctl)
+    if found is None:
+        ctl = "systemctl --user" if scope == "user" else "sudo systemctl"
+        raise ServiceError(f"{systemctl!r} was not found on PATH; nothing was changed. By hand: "
+                           f"`{ctl} disable --now {unit}`, `rm {shlex.quote(str(path))}`, "
+                           f"`{ctl} daemon-reload`.")
+    _run([found, *commands[0][1:]], unit=unit, scope=scope)  # stops it gracefully (SIGTERM)
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise ServiceError(f"the service is stopped but {path} could not be removed: {exc}. "
+                           "Remove it by hand, then run systemctl daemon-reload.") from exc
+    _run([found, *commands[1][1:]], unit=unit, scope=scope)
+    return ServiceResult(unit, path, None, commands, ran=True)
+
+
+def status(name: str, scope: str = "user", *, systemctl: str = "systemctl",
+           run_status_json: Callable[[], Mapping[str, Any]] | None = None,
+           directory: Path | None = None) -> dict[str, Any]:
+    """The service's systemd state and, optionally, its run's ``fw status --json`` fields.
+
+    Parameters
+    ----------
+    name : str
+        Unit name, with or without ``.service``.
+    scope : str
+        ``"user"`` or ``"system"``.
+    systemctl : str
+        The systemctl executable.
+    run_status_json : callable, optional
+        Returns the run's status (what ``fw status --json`` prints); its FwError (e.g. no run
+        yet) is reported in ``run_error``, not raised.
+    directory : Path, optional
+        Unit folder; default :func:`unit_dir` of ``scope``.
+
+    Returns
+    -------
+    dict
+        ``unit``, ``scope``, ``unit_path``, ``installed`` (the unit file exists), ``load_state``,
+        ``active_state``, ``sub_state``, ``main_pid`` (None when not running), ``started_at``
+        (systemd's text, None when never started), ``restarts``, ``result``, ``run``,
+        ``run_error``.
+
+    Raises
+    ------
+    ServiceError
+        systemctl is missing or fails.
+    """
+    unit = _unit(name)
+    path = Path(directory or unit_dir(scope)) / unit
+    found = _find_systemctl(systemctl)
+    if found is None:
+        raise ServiceError(f"{systemctl!r} was not found on PATH, so the service state is "
+                           "unknown; this host does not seem to run systemd.")
+    argv = [*_systemctl_words(found, scope), "show", unit,
+            "--property=" + ",".join(SHOW_PROPERTIES)]
+    props = parse_show(_run(argv, unit=unit, scope=scope))
+    out: dict[str, Any] = {
+        "unit": unit, "scope": scope, "unit_path": str(path), "installed": path.exists(),
+        "load_state": props.get("LoadState") or None,
+        "active_state": props.get("ActiveState") or None,
+        "sub_state": props.get("SubState") or None,
+        "main_pid": _positive_int(props.get("MainPID")),
+        "started_at": props.get("ExecMainStartTimestamp") or None,
+        "restarts": _positive_int(props.get("NRestarts")) or 0,
+        "result": props.get("Result") or None,
+        "run": None, "run_error": None,
+    }
+    if run_status_json is not None:
+        try:
+            out["run"] = dict(run_status_json())
+        except FwError as exc:
+            out["run_error"] = str(exc)
+    return out
+
+
+def installed_units(scope: str = "user", directory: Path | None = None,
+                    prefix: str = "fw-") -> list[str]:
+    """Unit files named ``<prefix>*.service`` in the unit folder of ``scope``, sorted."""
+    folder = Path(directory or unit_dir(scope))
+    return sorted(p.name for p in folder.glob(f"{prefix}*.service") if p.is_file())
+
+
+def unit_command(name: str, scope: str = "user", directory: Path | None = None
+                 ) -> list[str] | None:
+    """The ``ExecStart`` words of an installed unit (to find its ``--run-id`` or ``--db``).
+
+    Returns
+    -------
+    list of str or None
+        None when the unit file does not exist or has no ``ExecStart=``.
+    """
+    text = _read_unit(Path(directory or unit_dir(scope)) / _unit(name))
+    lines = [x for x in (text or "").splitlines() if x.startswith("ExecStart=")]
+    if not lines:
+        return None
+    raw = lines[-1].removeprefix("ExecStart=")
+    try:
+        words = shlex.split(raw)
+    except ValueError as exc:
+        raise ServiceError(f"cannot read the ExecStart= of {name}: {exc}; was the unit edited "
+                           "by hand? Reinstall it with `fw service install --force`.") from exc
+    # undo the %% / $$ escapes that exec_line added
+    return [w.replace("%%", "%").replace("$$", "$") for w in words]
+
+
+def parse_show(text: str) -> dict[str, str]:
+    """``systemctl show`` output (``Key=value`` lines) as a dict; other lines are ignored."""
+    props: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip():
+            props[key.strip()] = value.strip()
+    return props
+
+
+def _positive_int(text: str | None) -> int | None:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# health
+
+
+def _utc(t: object, what: str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(t)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} {t!r} is not a time; expected an ISO time or Timestamp.") from exc
+    if stamp is pd.NaT:
+        raise ConfigError(f"{what} {t!r} is not a time; expected an ISO time or Timestamp.")
+    if stamp.tzinfo is None:
+        raise ConfigError(f"{what} {t!r} has no time zone; expected a tz-aware time (UTC).")
+    return stamp.tz_convert("UTC")
+
+
+def heartbeat_due(last_bar_time: object, now: object, schedule_interval_seconds: float | str,
+                  grace: float) -> bool:
+    """Whether the runner has been silent too long: a bar that closed more than ``grace``
+    seconds ago during market hours has not been processed.
+
+    A run with a bar every ``interval`` seconds is due when, with the market open, no bar was
+    processed for longer than ``interval + grace``; nights, weekends and holidays do not count,
+    since the XNYS bar schedule has no bars then. Bars after a half day's early close do not
+    exist either.
+
+    Parameters
+    ----------
+    last_bar_time : timestamp-like or None
+        Close label of the last processed bar (tz-aware); None when none was processed yet,
+        which is due whenever the market is open (pass the run's start time to allow warm-up).
+    now : timestamp-like
+        The current time (tz-aware).
+    schedule_interval_seconds : float or str
+        Bar length: 60, 300, 900, 1800, 3600 or 86400 seconds, or the interval name
+        (``"1Min"`` ... ``"1Day"``).
+    grace : float
+        Seconds allowed after a bar close before it counts as missing (settle time, data
+        delay), >= 0.
+
+    Returns
+    -------
+    bool
+        True only while the market is open and a bar is overdue.
+    """
+    from live.clock import BarSchedule, session_state
+
+    interval = _interval_name(schedule_interval_seconds)
+    if not (isinstance(grace, int | float) and math.isfinite(grace) and grace >= 0):
+        raise ConfigError(f"heartbeat grace {grace!r} is invalid; expected seconds >= 0.")
+    now_t = _utc(now, "now")
+    if session_state(now_t) != "open":
+        return False
+    deadline = now_t - pd.Timedelta(seconds=float(grace))
+    if last_bar_time is None:
+        # nothing processed yet: due when any bar closed since the session began + grace
+        last_t = now_t - pd.Timedelta(days=7)
+    else:
+        last_t = _utc(last_bar_time, "last bar time")
+    if deadline <= last_t:
+        return False
+    return len(BarSchedule(interval).closes_between(last_t, deadline)) > 0
+
+
+def _interval_name(value: float | str) -> str:
+    if isinstance(value, str):
+        if value in INTERVAL_SECONDS.values():
+            return value
+    elif isinstance(value, int | float) and float(value) in INTERVAL_SECONDS:
+        return INTERVAL_SECONDS[int(value)]
+    allowed = ", ".join(f"{s} ({n})" for s, n in INTERVAL_SECONDS.items())
+    raise ConfigError(f"bar interval {value!r} is not a schedule interval; expected one of "
+                      f"{allowed} seconds, or the name.")
+
+
+def judge(status: Mapping[str, Any], *, max_lag_seconds: float | None = None,
+          interval: float | str | None = None, now: pd.Timestamp | None = None
+          ) -> tuple[bool, list[str], float | None]:
+    """Whether a run's status is healthy: ``(ok, reasons it is not, lag in seconds)``.
+
+    Healthy means the kill switch is ACTIVE and, when ``max_lag_seconds`` is given, the last bar
+    is recent: with ``interval`` the lag is judged by :func:`heartbeat_due` (market hours only,
+    ``max_lag_seconds`` as the grace), otherwise the plain lag must not exceed it.
+    """
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    reasons: list[str] = []
+    switch = status.get("kill_switch")
+    if switch != "ACTIVE":
+        reasons.append(f"kill switch is {switch}")
+    last = status.get("last_bar")
+    lag = status.get("lag_seconds")
+    if lag is None and last:
+        lag = (now - _utc(last, "last_bar")).total_seconds()
+    if max_lag_seconds is not None:
+        if interval is not None:
+            if heartbeat_due(last or None, now, interval, max_lag_seconds):
+                reasons.append(f"a {interval} bar is overdue by more than {max_lag_seconds:g} s "
+                               f"(last bar {last})")
+        elif lag is None:
+            reasons.append("no bar processed yet")
+        elif lag > max_lag_seconds:
+            reasons.append(f"last bar {lag:.0f} s ago, more than {max_lag_seconds:g} s")
+    return not reasons, reasons, lag
+
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class HealthServer:
+    """A tiny HTTP endpoint for external monitors, served from a daemon thread.
+
+    ``GET /health`` answers ``{"ok": ..., "reasons": [...], "lag_seconds": ..., **status}`` with
+    HTTP 200 when healthy (see :func:`judge`) and 503 otherwise (also when ``get_status``
+    raises); ``GET /status`` answers the same JSON with 200 whenever the status could be read;
+    anything else is 404.
+
+    Parameters
+    ----------
+    get_status : callable
+        Returns the run's status (``fw status --json`` fields: ``kill_switch``, ``last_bar``,
+        optionally ``lag_seconds``...). Called once per request, from the server thread.
+    host : str
+        Interface to bind; loopback only unless ``allow_remote``.
+    port : int
+        TCP port; 0 picks a free one (see :attr:`url`).
+    max_lag_seconds : float, optional
+        Lag since the last bar above which ``ok`` is false; None does not judge the lag.
+    interval : float or str, optional
+        Bar interval; when given, the lag is judged with :func:`heartbeat_due` (market hours).
+    allow_remote : bool
+        Allow binding a non-loopback address (the status carries positions and P&L).
+    clock : callable, optional
+        Returns the current tz-aware time (tests).
+    """
+
+    def __init__(self, get_status: Callable[[], Mapping[str, Any]], host: str = "127.0.0.1",
+                 port: int = 0, *, max_lag_seconds: float | None = None,
+                 interval: float | str | None = None, allow_remote: bool = False,
+                 clock: Callable[[], pd.Timestamp] | None = None) -> None:
+        if host not in _LOOPBACK and not allow_remote:
+            raise ConfigError(f"health endpoint host {host!r} is not a loopback address; "
+                              "expected 127.0.0.1 (the status shows positions and P&L). Pass "
+                              "allow_remote=True to expose it deliberately.")
+        if not (isinstance(port, int) and 0 <= port <= 65535):
+            raise ConfigError(f"health port {port!r} is invalid; expected 0..65535 (0 = any).")
+        if max_lag_seconds is not None and not max_lag_seconds >= 0:
+            raise ConfigError(f"max_lag_seconds {max_lag_seconds!r} is invalid; expected "
+                              "seconds >= 0 or None.")
+        if interval is not None:
+            _interval_name(interval)
+        self._get_status = get_status
+        self._host, self._port = host, port
+        self.max_lag_seconds, self.interval = max_lag_seconds, interval
+        self._clock = clock or (lambda: pd.Timestamp.now(tz="UTC"))
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server."""
+        if self._server is None:
+            raise ServiceError("the health server is not running; call start() first.")
+        host, port = self._server.server_address[:2]
+        return f"http://{'[' + host + ']' if ':' in str(host) else host}:{port}"
+
+    def start(self) -> HealthServer:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is not None:
+            return self
+        handler = _handler_class(self)
+        server_cls = _V6Server if ":" in self._host else http.server.ThreadingHTTPServer
+        try:
+            self._server = server_cls((self._host, self._port), handler)
+        except OSError as exc:
+            raise ServiceError(f"cannot serve health on {self._host}:{self._port}: {exc}. "
+                               "Fix: choose another --health-port (0 = any free port).") from exc
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fw-health",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (idempotent)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> HealthServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def payload(self) -> tuple[bool, dict[str, Any]]:
+        """``(readable, body)``: the JSON body both endpoints answer with."""
+        try:
+            status = dict(self._get_status())
+        except Exception as exc:  # a monitor gets a 503 with the reason; logged too
+            _log.warning("health status unavailable: %s", exc, exc_info=True)
+            return False, {"ok": False, "reasons": [f"status unavailable: {exc}"]}
+        try:
+            ok, reasons, lag = judge(status, max_lag_seconds=self.max_lag_seconds,
+                                     interval=self.interval, now=self._clock())
+        except FwError as exc:  # e.g. a malformed last_bar: unhealthy, and say why
+            _log.warning("health status not judged: %s", exc)
+            return True, {**status, "ok": False, "reasons": [str(exc)]}
+        return True, {**status, "ok": ok, "reasons": reasons, "lag_seconds": lag}
+
+
+class _V6Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _handler_class(health: HealthServer) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        server_version = "fw-health"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0].rstrip("/") or "/"
+            if path not in ("/health", "/status"):
+                self._send(404, {"ok": False, "error": f"no such path {path!r}; "
+                                 "use /health or /status"})
+                return
+            readable, body = health.payload()
+            # /health judges the run; /status only fails when the status cannot be read
+            healthy = body["ok"] if path == "/health" else readable
+            self._send(200 if healthy else 503, body)
+
+        def _send(self, code: int, body: Mapping[str, Any]) -> None:
+            data = json.dumps(body, default=str, sort_keys=True).encode("utf-8")
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # monitors poll every few seconds; keep their requests out of stderr
+            _log.debug("health %s - " + format, self.address_string(), *args)
+
+    return Handler
