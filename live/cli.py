@@ -50,7 +50,7 @@ def make_commands(resolve_strategy: StrategyResolver,
     """
     paper = _paper_command(resolve_strategy, reporter)
     return [paper, _status_command(), _halt_command(), _resume_command(), _backup_command(),
-            _restore_command(), _service_command(paper)]
+            _restore_command(), _service_command(paper), _logs_command()]
 
 
 def _split_symbols(values) -> tuple[str, ...] | None:
@@ -257,6 +257,33 @@ def _status_json(state: Mapping[str, Any], store) -> str:
                "lag_seconds": lag, "last_error": errors[0] if errors else None,
                "updated_at": (run or {}).get("updated_at")}
     return json.dumps(payload, default=str, indent=2, sort_keys=True)
+
+
+def _logs_command() -> click.Command:
+    @click.command(name="logs", cls=_LiveCommand)
+    @click.argument("category", type=click.Choice(["data", "trades", "errors", "all"]),
+                    default="all")
+    @click.option("--since", default=None, help="Only lines at or after this ISO time/date.")
+    @click.option("--run-id", default=None, help="Only this run's lines.")
+    @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl+C stops).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the JSON lines as stored.")
+    def logs(category, since, run_id, follow, as_json) -> None:
+        """Show the paper runs' structured logs (FW_HOME/logs): data (bars), trades (fills and
+        orders), errors (errors, halts, mismatches), or all."""
+        import json
+
+        from live.logs import follow as follow_logs
+        from live.logs import format_line, read_logs
+
+        lines = (follow_logs(None, category, since, run_id=run_id) if follow
+                 else read_logs(None, category, since, run_id))
+        try:
+            for line in lines:
+                click.echo(json.dumps(line, default=str) if as_json else format_line(line))
+        except KeyboardInterrupt:
+            pass
+
+    return logs
 
 
 def _backup_command() -> click.Command:

@@ -165,6 +165,9 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
     schedule, params_config = _resolve_schedule(strategy, spec, existing)
     risk = _risk(spec)
     alerter = make_alerter(store, run_id)
+    from live.logs import open_logs
+
+    logs = open_logs(None, run_id).attach(store)  # JSON-lines logs under FW_HOME/logs
     try:
         if spec.broker == "alpaca":
             from live.paper_alpaca import run_alpaca
@@ -176,6 +179,7 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
                                 params_config, risk, alerter, progress)
     finally:
         alerter.close()
+        logs.close()
     return summarize(store, run_id, resumed=existing is not None, new_bars=new_bars)
 
 

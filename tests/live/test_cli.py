@@ -229,3 +229,14 @@ def test_service_install_dry_run_prints_the_unit(fw, tmp_path):
     assert "would run: systemctl --user enable --now fw-paper-sma_cross.service" in out
     bad = _invoke(fw, "service", "install", "sma_cross", "--brokr", "alpaca", "--dry-run", ok=False)
     assert bad.exit_code != 0 and "--brokr" in bad.output  # caught now, not as restarts later
+
+
+def test_fw_logs_shows_the_runs_fills(fw):
+    import json
+
+    _invoke(fw, "paper", *WINDOW, *FAST, "--risk-off", "--run-id", "lg1")
+    fills = _store().fills("lg1")
+    out = _invoke(fw, "logs", "trades", "--run-id", "lg1", "--json").output
+    logged = [json.loads(line) for line in out.splitlines() if line.strip()]
+    ids = [line["execution_id"] for line in logged if line.get("kind") == "fill"]
+    assert ids == [f["execution_id"] for f in fills] and ids
