@@ -126,12 +126,14 @@ def backtest(strategy: str, symbols, start, end, sets, fill, data_dir, out, cost
         benchmark=benchmark, tearsheet=not no_tearsheet, walk_forward=walk_forward,
         wf_options=wf_options, risk_off=risk_off, risk_sets=tuple(risk_sets),
     )
-    walkforward_writer = None
+    walkforward_writer = model_writer = None
     if walk_forward:
+        from reports.model_report import write_model_report
         from reports.walkforward import write_walkforward_report
 
-        walkforward_writer = write_walkforward_report
-    run_backtest_command(request, _tearsheet_writer() if not no_tearsheet else None, walkforward_writer)
+        walkforward_writer, model_writer = write_walkforward_report, write_model_report
+    run_backtest_command(request, _tearsheet_writer() if not no_tearsheet else None, walkforward_writer,
+                         model_writer)
 
 
 def _tearsheet_writer():
@@ -265,6 +267,26 @@ def _register_parity() -> None:
 
 
 _register_parity()
+
+
+def _register_ml() -> None:
+    """``fw ml``: training and the registry (framework), paper-trading comparisons (live)."""
+    from framework.cli_ml import make_ml_group
+
+    def live_accuracy(strategy, version):
+        from live.ml_watch import live_accuracy_lines
+
+        return live_accuracy_lines(strategy, version)
+
+    group = make_ml_group(_strategy, live_accuracy)
+
+    from live.ml_cli import add_live_ml_commands  # lazy inside commands: see live/ml_cli.py
+
+    add_live_ml_commands(group, _strategy)
+    main.add_command(group)
+
+
+_register_ml()
 
 
 @main.command(cls=_FwCommand)

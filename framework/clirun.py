@@ -181,6 +181,7 @@ def run_backtest_command(
     request: BacktestRequest,
     write_tearsheet: TearsheetWriter | None,
     write_walkforward_report: Callable[..., Path] | None = None,
+    write_model_report: Callable[..., Path] | None = None,
 ) -> BacktestResult:
     """Load data, run (single or walk-forward), write files and print the summary table.
 
@@ -196,7 +197,7 @@ def run_backtest_command(
 
         return run_walk_forward_command(
             request, bars, params, spec, benchmark, write_tearsheet, write_walkforward_report,
-            write_outputs=write_outputs,
+            write_outputs=write_outputs, write_model_report=write_model_report,
         )
     regime = regime_series(bars, request.benchmark, request.data_dir) if spec.risk.regime_overrides else None
     result = run_backtest(request.strategy, bars, params, spec, benchmark, regime=regime)

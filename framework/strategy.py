@@ -38,7 +38,7 @@ import numpy as np
 from framework.errors import ParameterError, StrategyError, unknown_name_message
 from framework.types import Bars
 
-Stage = Literal["features", "target"]
+Stage = Literal["features", "fit", "target"]
 _META_KEY = "fw_param"
 
 
@@ -70,16 +70,17 @@ def param(
         The value used when nothing else is given.
     space : iterable, optional
         The values a search may try (a grid); ``None`` means not searched.
-    stage : {"features", "target"}
+    stage : {"features", "fit", "target"}
         Which function the parameter affects; searches recompute features only for changes in
-        ``"features"`` parameters.
+        ``"features"`` parameters, and refit learned strategies only for changes in
+        ``"features"`` or ``"fit"`` parameters (``fit`` must not read ``"target"`` ones).
     low, high : float, optional
         Inclusive bounds enforced on every value, including overrides.
     doc : str
         One line shown by ``--help`` style listings.
     """
-    if stage not in ("features", "target"):
-        raise StrategyError(f"param stage must be 'features' or 'target'; got {stage!r}.")
+    if stage not in ("features", "fit", "target"):
+        raise StrategyError(f"param stage must be 'features', 'fit' or 'target'; got {stage!r}.")
     meta = ParamMeta(tuple(space) if space is not None else None, stage, low, high, doc)
     return field(default=default, metadata={_META_KEY: meta})
 
@@ -179,8 +180,10 @@ class Strategy:
         raise NotImplementedError(f"{type(self).__name__} must implement target(features, p)")
 
     # Optional: ``fit(self, bars, p) -> model`` learns from in-sample bars (walk-forward calls it
-    # per fold, live loads the latest). Strategies that define it take ``target(features, p,
-    # model)``.
+    # per fold, live loads the latest from the model registry). ``bars`` starts ``warmup(p)`` bars
+    # before the first bar to learn from, so features are settled there; ``fit`` may read
+    # parameters of the "features" and "fit" stages only. Strategies that define it take
+    # ``target(features, p, model)``.
     fit: ClassVar[Callable[..., Any] | None] = None
 
     # Optional speed-up for parameter searches of single-asset strategies:

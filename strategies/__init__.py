@@ -11,6 +11,7 @@ from strategies.donchian_breakout import DonchianBreakout
 from strategies.dual_momentum import DualMomentum
 from strategies.ema_cross import EmaCross
 from strategies.macd_trend import MacdTrend
+from strategies.ml_classifier import MlClassifier
 from strategies.momentum import CrossSectionalMomentum
 from strategies.portfolio import MaxSharpePortfolio, MinVariancePortfolio, RiskParityRebalance
 from strategies.regime_switch import RegimeSwitch
@@ -34,6 +35,7 @@ REGISTRY = {
         RiskParityRebalance,
         MinVariancePortfolio,
         MaxSharpePortfolio,
+        MlClassifier,
     )
 }
 
@@ -47,6 +49,7 @@ __all__ = [
     "MacdTrend",
     "MaxSharpePortfolio",
     "MinVariancePortfolio",
+    "MlClassifier",
     "RegimeSwitch",
     "RiskParityRebalance",
     "RsiReversion",

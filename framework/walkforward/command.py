@@ -72,6 +72,7 @@ def run_walk_forward_command(
     write_walkforward_report: WalkForwardReportWriter | None = None,
     *,
     write_outputs: OutputsWriter | None = None,
+    write_model_report: WalkForwardReportWriter | None = None,
 ) -> BacktestResult:
     """Run the walk-forward of a ``BacktestRequest`` and write every output file.
 
@@ -91,6 +92,8 @@ def run_walk_forward_command(
         The tear sheet writer ``write_outputs`` uses.
     write_walkforward_report : callable, optional
         ``f(wf_result, path) -> Path`` writing ``walkforward.html``.
+    write_model_report : callable, optional
+        ``f(wf_result, path) -> Path`` writing ``model.html`` (learned strategies only).
     write_outputs : callable
         ``framework.clirun.write_outputs``, which writes the single-run files; passed in because
         the walk-forward layer sits below ``clirun`` and may not import it.
@@ -123,13 +126,20 @@ def run_walk_forward_command(
             "notes": list(wf.notes),
         },
     }
+    if wf.model_evaluation is not None:
+        extra_info["model_evaluation"] = wf.model_evaluation.to_dict()
     paths = write_outputs(request, wf.backtest, wf.bars, spec, write_tearsheet, extra_info)
     out.mkdir(parents=True, exist_ok=True)
     wf.folds.to_csv(out / "folds.csv", index=False)
     paths["folds"] = out / "folds.csv"
     paths["schedule"] = write_schedule(out / "schedule.json", request.strategy.name, wf.schedule)
+    if wf.model_evaluation is not None:
+        wf.model_evaluation.folds.to_csv(out / "model_folds.csv", index=False)
+        paths["model_folds"] = out / "model_folds.csv"
     if write_walkforward_report is not None:
         paths["walkforward"] = write_walkforward_report(wf, out / "walkforward.html")
+    if write_model_report is not None and wf.model_evaluation is not None:
+        paths["model_report"] = write_model_report(wf, out / "model.html")
     _print_statistics(wf, paths)
     return wf.backtest
 
@@ -146,7 +156,14 @@ def _print_statistics(wf: WalkForwardResult, paths: Mapping[str, Path]) -> None:
     )
     for note in wf.notes:
         console.print(f"[yellow]note:[/] {note}")
-    for name in ("folds", "schedule", "walkforward"):
+    if wf.model_evaluation is not None:
+        o = wf.model_evaluation.overall
+        console.print(
+            f"models ({wf.model_evaluation.model_kind}), out of sample: accuracy "
+            f"{_num(o['accuracy'])} vs base rate {_num(o['base_rate'])}, AUC {_num(o['auc'])}, "
+            f"log loss {_num(o['log_loss'])} over {o['n']} predictions"
+        )
+    for name in ("folds", "schedule", "walkforward", "model_folds", "model_report"):
         if name in paths:
             console.print(f"{name:>10}: {paths[name]}")
 

@@ -238,6 +238,9 @@ class WalkForwardResult:
     spec : WalkForwardSpec
     notes : tuple of str
         Facts a reader must know (fallback folds, gaps).
+    model_evaluation : ModelEvaluation or None
+        Learned strategies that define ``predictions``: each fold's model scored on its own test
+        window (:mod:`framework.ml.evaluation`); ``None`` otherwise.
     """
 
     backtest: BacktestResult
@@ -253,6 +256,7 @@ class WalkForwardResult:
     parameter_stability: pd.DataFrame
     spec: WalkForwardSpec
     notes: tuple[str, ...] = ()
+    model_evaluation: Any = None
 
 
 def walk_forward(
@@ -410,7 +414,11 @@ def _assemble(
     schedule = tuple(
         ScheduleEntry(bars.index[o.fold.test_start], o.chosen, o.model) for o in outcomes
     )
+    evaluation = _evaluate_models(strategy, bars, outcomes)
+    if evaluation is not None:
+        result.extra["model_evaluation"] = evaluation.to_dict()
     return WalkForwardResult(
+        model_evaluation=evaluation,
         backtest=result,
         bars=oos_bars,
         folds=pd.DataFrame(rows),
@@ -425,6 +433,18 @@ def _assemble(
         spec=spec,
         notes=tuple(notes),
     )
+
+
+def _evaluate_models(strategy: Strategy, bars: Bars, outcomes: list[FoldOutcome]):
+    """Out-of-sample scores of each fold's model, for learned strategies that can say what
+    their model predicted (``predictions``); ``None`` for the others."""
+    if strategy.fit is None or not callable(getattr(strategy, "predictions", None)):
+        return None
+    from framework.ml.evaluation import FoldModel, evaluate_folds
+
+    folds = [FoldModel(o.fold.number, o.fold.test_start, o.fold.test_end, o.chosen, o.model)
+             for o in outcomes if o.model is not None]
+    return evaluate_folds(strategy, bars, folds) if folds else None
 
 
 def _fold_row(

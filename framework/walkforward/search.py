@@ -166,8 +166,31 @@ def target_from_features(
 
 
 def fit_model(strategy: Strategy, train: Bars, p: Params) -> Any:
-    """``strategy.fit`` on the training window only (``None`` for strategies without fit)."""
+    """``strategy.fit`` on ``train`` (``None`` for strategies without fit)."""
     return None if strategy.fit is None else strategy.fit(train, p)
+
+
+def fit_window(strategy: Strategy, bars: Bars, fold: Fold, p: Params) -> Bars:
+    """The bars ``fit`` sees for a fold: its training window, preceded (like the targets) by
+    ``warmup(p)`` bars of earlier history so features are settled on the first training bar;
+    nothing at or after ``train_end``."""
+    first = max(0, fold.train_start - int(strategy.warmup(p)))
+    return bars.iloc(slice(first, fold.train_end))
+
+
+def fit_models(strategy: Strategy, bars: Bars, fold: Fold, candidates: Sequence[Params]) -> list[Any]:
+    """One fitted model per candidate, fitting once per distinct combination of the parameters
+    ``fit`` may read (stages ``"features"`` and ``"fit"``): a threshold grid shares one model."""
+    if strategy.fit is None:
+        return [None] * len(candidates)
+    cache: dict[tuple, Any] = {}
+    models = []
+    for p in candidates:
+        key = tuple((k, getattr(p, k)) for k, m in p.meta().items() if m.stage != "target")
+        if key not in cache:
+            cache[key] = fit_model(strategy, fit_window(strategy, bars, fold, p), p)
+        models.append(cache[key])
+    return models
 
 
 @dataclass(frozen=True)
@@ -188,7 +211,7 @@ def evaluate(ctx: InSample, candidates: Sequence[Params]) -> Evaluation:
     fold, strategy = ctx.fold, ctx.strategy
     history = ctx.bars.iloc(slice(0, fold.train_end))
     train = ctx.bars.iloc(slice(fold.train_start, fold.train_end))
-    models = [fit_model(strategy, train, p) for p in candidates]
+    models = fit_models(strategy, ctx.bars, fold, candidates)
     n, k = train.n_bars, len(candidates)
     returns = np.empty((n, k))
     n_fills = np.zeros(k, dtype=np.int64)
