@@ -60,7 +60,8 @@ def train_model(strategy: Strategy, bars, params: Params, registry=None, role: s
     model = strategy.fit(bars, params)
     names = tuple(getattr(model, "feature_names", ()))
     feats = compute_features(strategy, bars, params)
-    baseline = FeatureBaseline.fit({n: feats[n][warm:] for n in names if n in feats}) if names else None
+    baseline = (FeatureBaseline.fit({n: feats[n][warm:].reshape(-1) for n in names if n in feats})
+                if names else None)
     window = getattr(model, "window", None) or (bars.index[warm].isoformat(), bars.index[-1].isoformat())
     describe = model.describe() if hasattr(model, "describe") else {}
     card = registry.save(strategy.name, model, {

@@ -16,10 +16,11 @@ A finding names the check, the feature (or ``target``), the bar and the size of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from framework.stepper import Stepper
+from framework.stepper import ScheduleEntry, Stepper
 from framework.strategy import Params, Strategy, compute_features, compute_target
 from framework.types import FIELDS, Bars
 
@@ -82,19 +83,27 @@ class CheckReport:
 
 
 def check_strategy(
-    strategy: Strategy, bars: Bars, params: Params | None = None, spec: CheckSpec | None = None
+    strategy: Strategy, bars: Bars, params: Params | None = None, spec: CheckSpec | None = None,
+    model: Any = None,
 ) -> CheckReport:
-    """Run the four look-ahead checks; return a report (``report.ok`` when clean)."""
+    """Run the four look-ahead checks; return a report (``report.ok`` when clean).
+
+    A learned strategy (with ``fit``) is checked with ``model``, or, when none is given, with a
+    model fitted on the first half of ``bars``: the checks are about its decisions given a
+    model, and a fit on the past is what a walk-forward fold or paper trading would hold.
+    """
     params = params or strategy.default_params()
     spec = spec or CheckSpec()
+    if strategy.fit is not None and model is None:
+        model = strategy.fit(bars.iloc(slice(0, bars.n_bars // 2)), params)
     full_feats = compute_features(strategy, bars, params)
-    full_target = compute_target(strategy, bars, params)
+    full_target = compute_target(strategy, bars, params, model)
     cuts = _cut_points(bars.n_bars, int(strategy.warmup(params)), spec.n_cuts)
     runs = {
-        "prefix invariance": lambda: _prefix(strategy, bars, params, full_feats, full_target, cuts, spec),
-        "future blindness": lambda: _future(strategy, bars, params, full_feats, full_target, cuts, spec),
-        "live stepper = vectorized": lambda: _stepper(strategy, bars, params, full_target, spec),
-        "warm-up sensitivity": lambda: _warmup(strategy, bars, params, full_target, spec),
+        "prefix invariance": lambda: _prefix(strategy, bars, params, full_feats, full_target, cuts, spec, model),
+        "future blindness": lambda: _future(strategy, bars, params, full_feats, full_target, cuts, spec, model),
+        "live stepper = vectorized": lambda: _stepper(strategy, bars, params, full_target, spec, model),
+        "warm-up sensitivity": lambda: _warmup(strategy, bars, params, full_target, spec, model),
     }
     checks: dict[str, bool] = {}
     findings: list[Finding] = []
@@ -145,12 +154,12 @@ def _compare_all(check, full_feats, full_target, feats, target, rows, bars, spec
     return found
 
 
-def _prefix(strategy, bars, params, full_feats, full_target, cuts, spec) -> list[Finding]:
+def _prefix(strategy, bars, params, full_feats, full_target, cuts, spec, model) -> list[Finding]:
     for k in cuts:
         part = bars.iloc(slice(0, k))
         found = _compare_all("prefix invariance", full_feats, full_target,
                              compute_features(strategy, part, params),
-                             compute_target(strategy, part, params), k, bars, spec)
+                             compute_target(strategy, part, params, model), k, bars, spec)
         if found:
             return found
     return []
@@ -170,32 +179,33 @@ def perturb_after(bars: Bars, k: int, seed: int = 0) -> Bars:
     return Bars(index=bars.index, symbols=bars.symbols, info=bars.info, **arrays)
 
 
-def _future(strategy, bars, params, full_feats, full_target, cuts, spec) -> list[Finding]:
+def _future(strategy, bars, params, full_feats, full_target, cuts, spec, model) -> list[Finding]:
     for n, k in enumerate(cuts):
         changed = perturb_after(bars, k - 1, seed=spec.seed + n)
         found = _compare_all("future blindness", full_feats, full_target,
                              compute_features(strategy, changed, params),
-                             compute_target(strategy, changed, params), k, bars, spec)
+                             compute_target(strategy, changed, params, model), k, bars, spec)
         if found:
             return found
     return []
 
 
-def _stepper(strategy, bars, params, full_target, spec) -> list[Finding]:
+def _stepper(strategy, bars, params, full_target, spec, model) -> list[Finding]:
     steps = min(spec.stepper_bars, bars.n_bars)
     start = bars.n_bars - steps
-    stepper = Stepper(strategy, params, bars.symbols, history=bars.iloc(slice(0, start)))
+    schedule = [ScheduleEntry(bars.index[0], params, model)]
+    stepper = Stepper(strategy, schedule, bars.symbols, history=bars.iloc(slice(0, start)))
     live = stepper.update_bars(bars.iloc(slice(start, bars.n_bars)))
     hit = _first_difference("live stepper = vectorized", "target", full_target[start:], live, bars, spec, start)
     return [hit] if hit else []
 
 
-def _warmup(strategy, bars, params, full_target, spec) -> list[Finding]:
+def _warmup(strategy, bars, params, full_target, spec, model) -> list[Finding]:
     warm = int(strategy.warmup(params))
     for offset in spec.warmup_offsets:
         if offset + warm >= bars.n_bars:
             continue
-        late = compute_target(strategy, bars.iloc(slice(offset, bars.n_bars)), params)
+        late = compute_target(strategy, bars.iloc(slice(offset, bars.n_bars)), params, model)
         hit = _first_difference("warm-up sensitivity", "target", full_target[offset + warm:],
                                 late[warm:], bars, spec, offset + warm)
         if hit:

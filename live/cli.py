@@ -132,9 +132,16 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
     @click.option("--max-clock-drift", default="5",
                   help="Seconds the local clock may differ from the broker's before trading halts; "
                   "'off' lets the broker's clock define market time.")
+    @click.option("--model", "model_version", default=None, metavar="VERSION",
+                  help="Learned strategies: registry version to trade (default: production, else "
+                  "the latest; see fw ml status).")
+    @click.option("--challenger", default=None, metavar="VERSION",
+                  help="Learned strategies: version that predicts in shadow next to the traded one "
+                  "(default: the registry's challenger); compare with fw ml compare.")
     def paper(strategy, symbols, data_dir, start, end, sets, schedule, speed, dry_run, risk_off,
               risk_sets, max_positions, db, run_id, broker, interval, warmup_bars, max_bars, poll, settle,
-              max_wait, no_reports, health_port, health_max_lag, max_clock_drift) -> None:
+              max_wait, no_reports, health_port, health_max_lag, max_clock_drift, model_version,
+              challenger) -> None:
         """Paper-trade STRATEGY (default sma_cross); all state goes to the state database.
 
         With the default --broker sim, stored bars (--data-dir, --symbols, --start, --end) are
@@ -158,6 +165,7 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
             risk_off=risk_off, risk_sets=tuple(risk_sets), db=db, broker=broker,
             interval=interval, warmup_bars=warmup_bars, max_bars=max_bars, poll=poll,
             settle=settle, max_wait=max_wait, max_clock_drift=_drift(max_clock_drift),
+            model=model_version, challenger=challenger,
         )
         store = _store(db)
         strat = resolve_strategy(paper_strategy_name(spec, store, strategy))

@@ -70,6 +70,8 @@ class PaperSpec:
     max_clock_drift : float, optional
         Seconds the local clock may differ from the broker's before trading halts; None: no
         check (the broker's clock then defines market time).
+    model, challenger : str, optional
+        Learned strategies: registry versions traded and shadowed (see ``live.ml_models``).
     """
 
     run_id: str | None = None
@@ -92,6 +94,8 @@ class PaperSpec:
     settle: float | None = None
     max_clock_drift: float | None = 5.0
     max_wait: float = 600.0
+    model: str | None = None
+    challenger: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,9 +166,19 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
     if spec.broker not in BROKERS:
         raise ConfigError(unknown_name_message("broker", spec.broker, BROKERS))
     symbols = list(spec.symbols) if spec.symbols else (existing["symbols"] if existing else None)
-    schedule, params_config = _resolve_schedule(strategy, spec, existing)
+    learned = strategy.fit is not None
+    schedule, params_config = _resolve_schedule(strategy, spec, existing, learned)
     risk = _risk(spec)
     alerter = make_alerter(store, run_id)
+    watch = None
+    if learned:
+        from live.ml_models import attach_models, make_watch
+
+        schedule, params_config, _, shadows, card = attach_models(
+            strategy, spec, existing, schedule, params_config)
+        watch = make_watch(strategy, store, run_id, params_config["model_version"], shadows, card, alerter)
+    elif spec.model or spec.challenger:
+        raise ConfigError(f"--model/--challenger apply to learned strategies; {strategy.name} has no model.")
     from live.logs import open_logs
 
     logs = open_logs(None, run_id).attach(store)  # JSON-lines logs under FW_HOME/logs
@@ -173,10 +187,10 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
             from live.paper_alpaca import run_alpaca
 
             new_bars = run_alpaca(strategy, spec, store, run_id, existing, schedule,
-                                  params_config, risk, alerter, progress, reporter)
+                                  params_config, risk, alerter, progress, reporter, watch)
         else:
             new_bars = _run_sim(strategy, spec, store, run_id, existing, symbols, schedule,
-                                params_config, risk, alerter, progress)
+                                params_config, risk, alerter, progress, watch)
     finally:
         alerter.close()
         logs.close()
@@ -184,19 +198,19 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
 
 
 def _run_sim(strategy, spec, store, run_id, existing, symbols, schedule, params_config, risk,
-             alerter, progress) -> int:
+             alerter, progress, watch=None) -> int:
     """Replay stored bars against the simulated broker; returns the number of new bars."""
     from framework.clirun import load_run_bars
     from framework.config import load_config
 
-    bars = load_run_bars(symbols, spec.data_dir, spec.start, spec.end)
+    bars, warm = _replay_bars(strategy, schedule, symbols, spec)
     initial_cash = (float(existing["config"].get("initial_cash", 100_000.0)) if existing
                     else float(load_config().trading.initial_capital))
     sim = SimSpec(initial_cash=initial_cash)
     broker = _sim_broker(store, run_id, bars.symbols, sim)
     runner = Runner(strategy, schedule, store, broker, bars.symbols,
                     RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run,
-                               regimes=wants_regimes(risk)), alerter=alerter)
+                               regimes=wants_regimes(risk)), alerter=alerter, watch=watch)
     config = {
         "command": "paper", "strategy": strategy.name, **params_config,
         "symbols": list(bars.symbols), "broker": "sim", "initial_cash": initial_cash,
@@ -209,9 +223,29 @@ def _run_sim(strategy, spec, store, run_id, existing, symbols, schedule, params_
         store.update_run(run_id, status="running")
     if not spec.dry_run:
         submit_pending_flatten(store, run_id, broker, runner.last_bar)
-    feed = ReplayFeed(bars, spec.speed)
+    feed = ReplayFeed(bars, spec.speed, warmup=warm)
     callback = progress(len(feed)) if progress is not None else None
     return runner.run(feed, callback)
+
+
+def _replay_bars(strategy, schedule, symbols, spec):
+    """The bars to replay and how many lead in as warm-up history.
+
+    A learned strategy needs its long warm-up before ``--start`` (its model trades from the
+    first replayed bar, as it would live after the feed's warm-up): those earlier bars are
+    replayed as history. Other strategies replay from ``--start`` (unchanged behaviour).
+    """
+    from framework.clirun import load_run_bars
+    from framework.stepper import normalize_schedule
+
+    bars = load_run_bars(symbols, spec.data_dir, spec.start, spec.end)
+    if strategy.fit is None or spec.start is None:
+        return bars, 0
+    need = int(strategy.warmup(normalize_schedule(schedule)[0].params))
+    wider = load_run_bars(list(bars.symbols), spec.data_dir, None, spec.end)
+    first = int(wider.index.searchsorted(bars.index[0]))
+    lead = min(first, need)
+    return wider.iloc(slice(first - lead, wider.n_bars)), lead
 
 
 BROKERS: tuple[str, ...] = ("sim", "alpaca")
@@ -315,12 +349,15 @@ def _check_resume(run: Mapping[str, Any], strategy: Strategy, spec: PaperSpec) -
         )
 
 
-def _resolve_schedule(strategy: Strategy, spec: PaperSpec,
-                      existing: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+def _resolve_schedule(strategy: Strategy, spec: PaperSpec, existing: Mapping[str, Any] | None,
+                      learned: bool = False) -> tuple[Any, dict[str, Any]]:
     """The parameters (or walk-forward schedule) and how the run's config records them.
 
     A resumed run keeps its stored parameters; asking for different ones is an error, since
-    the stepper state in the store was built with the old ones."""
+    the stepper state in the store was built with the old ones. Learned strategies take their
+    parameters from their model's card instead (``live.ml_models``)."""
+    if learned:
+        return strategy.default_params(), {}
     from framework.clirun import resolve_params
     from framework.strategy import make_params
     from framework.walkforward.schedule import load_schedule, schedule_payload

@@ -62,6 +62,9 @@ class ReplayFeed:
         Bars per second; None (default) plays as fast as possible.
     sleep : callable, optional
         Called with the seconds to wait between bars (tests pass a recorder).
+    warmup : int
+        Leading bars delivered as warm-up history (``ClosedBar.warmup``): the strategy sees
+        them, nothing trades on them.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class ReplayFeed:
         bars: Bars,
         speed: float | None = None,
         sleep: Callable[[float], None] = _time.sleep,
+        warmup: int = 0,
     ) -> None:
         if speed is not None and not (np.isfinite(speed) and speed > 0):
             raise DataError(
@@ -79,6 +83,7 @@ class ReplayFeed:
         self.symbols = tuple(bars.symbols)
         self.speed = speed
         self._sleep = sleep
+        self.warmup = int(warmup)  # the first bars are history (ClosedBar.warmup), not traded
 
     def __len__(self) -> int:
         return self.bars.n_bars
@@ -92,6 +97,7 @@ class ReplayFeed:
                 time=self.bars.index[i],
                 symbols=self.symbols,
                 **{name: arrays[name][i].copy() for name in FIELDS},
+                warmup=i < self.warmup,
             )
 
 

@@ -62,7 +62,7 @@ def broker_for_run(store: Store, run: Mapping[str, Any]) -> AlpacaBroker:
 
 def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
                existing: Mapping[str, Any] | None, schedule, params_config: Mapping[str, Any],
-               risk: RiskSpec, alerter, progress, reporter=None) -> int:
+               risk: RiskSpec, alerter, progress, reporter=None, watch=None) -> int:
     """Create or resume ``run_id`` on Alpaca paper and trade until stopped; returns the number
     of bars processed in this session."""
     from framework.config import load_config
@@ -82,7 +82,7 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
     runner = Runner(strategy, schedule, store, broker, symbols,
                     RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run,
                                size_buffer=SIZE_BUFFER, regimes=wants_regimes(risk)),
-                    alerter=alerter)
+                    alerter=alerter, watch=watch)
     config = {
         "command": "paper", "strategy": strategy.name, **params_config, "symbols": list(symbols),
         "broker": "alpaca", "broker_host": conn.spec.trading_host, "feed": conn.spec.feed,

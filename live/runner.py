@@ -113,12 +113,14 @@ class Runner:
         tests raise from it to simulate a crash.
     alerter : object with ``send(kind, title, body, level)``, optional
         Receives trades, risk events, halts and errors (``live.alerts.Alerter``).
+    watch : live.ml_watch.ModelWatch, optional
+        Learned strategies: stores live and shadow predictions, checks drift.
     """
 
     def __init__(self, strategy: Strategy, schedule, store: Store, broker: Broker,
                  symbols: Sequence[str], spec: RunnerSpec,
                  checkpoint: Callable[[str, str], None] | None = None,
-                 alerter: Any = None) -> None:
+                 alerter: Any = None, watch: Any = None) -> None:
         self.strategy, self.schedule, self.store, self.broker = strategy, schedule, store, broker
         self.symbols, self.spec = tuple(symbols), spec
         self.run_id = spec.run_id
@@ -132,6 +134,7 @@ class Runner:
         self._foreign_fills: set[str] = set()
         self._misses: dict[str, int] = {}
         self._alerter = alerter
+        self.watch = watch  # live.ml_watch.ModelWatch of a learned strategy, else None
         self._account_cache = None
         self._traded = False  # equity is recorded from the first traded bar on
         self._regimes: np.ndarray | None = None  # labels per history bar (spec.regimes)
@@ -649,11 +652,14 @@ class Runner:
 
     def _feature_row(self) -> dict[str, Any]:
         history = self.stepper.history()
-        params = entry_at(self.stepper.schedule, history.index[-1]).params
+        entry = entry_at(self.stepper.schedule, history.index[-1])
+        features = compute_features(self.strategy, history, entry.params)
         out = {}
-        for name, values in compute_features(self.strategy, history, params).items():
+        for name, values in features.items():
             last = np.asarray(values, np.float64)[-1]
             out[name] = [_finite_or_none(x) for x in np.atleast_1d(last)] if np.ndim(last) else _finite_or_none(last)
+        if self.watch is not None:
+            out.update(self.watch.observe(history, features, entry))
         return out
 
 

@@ -28,7 +28,7 @@ from framework.risk._layout import G_BREAKER
 from framework.risk.state import BREAKER_STATES
 from framework.types import FIELDS, Bars, SymbolInfo
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _META = sa.MetaData()
 
 RUNS = sa.Table(
@@ -131,6 +131,15 @@ BROKER_STATE = sa.Table(
     sa.Column("broker", sa.String, nullable=False),
     sa.Column("data", sa.Text, nullable=False),
 )
+PREDICTIONS = sa.Table(
+    "predictions", _META,
+    sa.Column("run_id", sa.String, primary_key=True),
+    sa.Column("bar_time", sa.String, primary_key=True),
+    sa.Column("symbol", sa.String, primary_key=True),
+    sa.Column("model_version", sa.String, primary_key=True),
+    sa.Column("role", sa.String, nullable=False),  # "live" (traded) or "shadow" (challenger)
+    sa.Column("probability", sa.Float),
+)
 VERSIONS = sa.Table(
     "schema_version", _META,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -149,11 +158,16 @@ def _v2(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE orders ADD COLUMN stop_price FLOAT"))
 
 
+def _v3(conn: sa.Connection) -> None:
+    PREDICTIONS.create(conn, checkfirst=True)  # _v1 of this version already created it
+
+
 # version -> (description, step); append new versions, never edit applied ones
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "initial schema: runs, bars, decisions, orders, fills, positions, equity, risk, "
         "events, errors, broker_state", _v1),
     (2, "orders.stop_price: resting protective stop orders", _v2),
+    (3, "predictions: live and shadow model probabilities per bar and symbol", _v3),
 )
 
 
@@ -386,6 +400,23 @@ class Store:
             rows = conn.execute(sa.select(EQUITY).where(EQUITY.c.run_id == run_id).order_by(
                 EQUITY.c.time)).mappings().all()
         return pd.DataFrame([dict(r) for r in rows], columns=["run_id", "time", "cash", "equity"])
+
+    def save_predictions(self, run_id: str, bar_time: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Model probabilities of one bar (``symbol``, ``model_version``, ``role``,
+        ``probability``); replaces what an earlier attempt at the same bar stored."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(PREDICTIONS).where(
+                PREDICTIONS.c.run_id == run_id, PREDICTIONS.c.bar_time == bar_time))
+            if rows:
+                conn.execute(sa.insert(PREDICTIONS), [
+                    {"run_id": run_id, "bar_time": bar_time, **r} for r in rows])
+
+    def predictions(self, run_id: str) -> pd.DataFrame:
+        """Every stored model probability of the run, in time order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(PREDICTIONS).where(PREDICTIONS.c.run_id == run_id).order_by(
+                PREDICTIONS.c.bar_time, PREDICTIONS.c.symbol)).mappings().all()
+        return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in PREDICTIONS.columns])
 
     def risk_state(self, run_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
