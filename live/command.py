@@ -200,7 +200,6 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
 def _run_sim(strategy, spec, store, run_id, existing, symbols, schedule, params_config, risk,
              alerter, progress, watch=None) -> int:
     """Replay stored bars against the simulated broker; returns the number of new bars."""
-    from framework.clirun import load_run_bars
     from framework.config import load_config
 
     bars, warm = _replay_bars(strategy, schedule, symbols, spec)
