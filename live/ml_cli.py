@@ -80,6 +80,8 @@ def _compare(resolve, versions, run_id, db) -> None:
 
 
 def _drift(resolve, run_id, db, window) -> None:
+    import pandas as pd
+
     from framework.ml.drift import FeatureBaseline
     from framework.ml.registry import ModelRegistry
     from framework.stepper import ScheduleEntry
@@ -94,8 +96,10 @@ def _drift(resolve, run_id, db, window) -> None:
     baseline = FeatureBaseline.from_dict(card.baseline) if card.baseline else None
     if baseline is None:
         raise FwError(f"model {version} has no training baseline in its card; retrain it with fw ml train.")
+    stored = store.predictions(run["run_id"])
+    since = pd.Timestamp(stored["bar_time"].min()) if not stored.empty else None
     watch = ModelWatch(strategy, store, run["run_id"], version, {}, baseline,
-                       spec=WatchSpec(window=window))
+                       spec=WatchSpec(window=window), since=since)
     report = watch.assess(bars, features, ScheduleEntry(bars.index[0], params, model))
     click.echo(f"run {run['run_id']}: model {version}, last {min(window, bars.n_bars)} bars of "
                f"{bars.n_bars}")

@@ -87,4 +87,6 @@ def make_watch(strategy: Strategy, store, run_id: str, version: str, shadows, ca
     from live.ml_watch import ModelWatch
 
     baseline = FeatureBaseline.from_dict(card.baseline) if card.baseline else None
-    return ModelWatch(strategy, store, run_id, version, shadows, baseline, alerter.send)
+    stored = store.predictions(run_id)  # a resumed run: its first traded bar
+    since = pd.Timestamp(stored["bar_time"].min()) if not stored.empty else None
+    return ModelWatch(strategy, store, run_id, version, shadows, baseline, alerter.send, since=since)

@@ -66,12 +66,15 @@ class ModelWatch:
     baseline: Any = None
     alert: Callable[..., None] = lambda *args: None
     spec: WatchSpec = field(default_factory=WatchSpec)
+    since: pd.Timestamp | None = None  # first traded bar: earlier bars are warm-up/training
     _seen: int = 0
     _raised: frozenset = frozenset()
 
     def observe(self, history: Bars, features: Mapping[str, np.ndarray], entry) -> dict[str, Any]:
         """Store this bar's predictions; return the live probability per symbol (a feature)."""
         when = history.index[-1].isoformat()
+        if self.since is None:
+            self.since = history.index[-1]
         live = self._last_row(features, entry.model)
         rows = [{"symbol": s, "model_version": self.live_version, "role": "live",
                  "probability": _finite(live[j])} for j, s in enumerate(history.symbols)]
@@ -92,9 +95,11 @@ class ModelWatch:
 
         if self.baseline is None:
             return None
-        recent = {k: np.asarray(v, dtype=np.float64)[-self.spec.window:].reshape(-1)
-                  for k, v in features.items()}
-        predicted, realised = hit_pairs(self.strategy, history, entry.params, entry.model)
+        # only bars traded by this run: the warm-up before it may be the model's training data
+        first = 0 if self.since is None else int(history.index.searchsorted(self.since))
+        first = max(first, history.n_bars - self.spec.window)
+        recent = {k: np.asarray(v, dtype=np.float64)[first:].reshape(-1) for k, v in features.items()}
+        predicted, realised = hit_pairs(self.strategy, history, entry.params, entry.model, first)
         return assess_drift(self.baseline, recent, predicted, realised, self.spec.drift or DriftSpec())
 
     def check_drift(self, history: Bars, features: Mapping[str, np.ndarray], entry):
@@ -123,11 +128,12 @@ class ModelWatch:
         return np.asarray(self.strategy.probabilities(last, model), dtype=np.float64).reshape(-1)
 
 
-def hit_pairs(strategy, bars: Bars, params, model) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted and realised directions (+1/-1, ``nan`` unknown), pooled over symbols in time
-    order: a prediction counts once its outcome has resolved within ``bars``."""
+def hit_pairs(strategy, bars: Bars, params, model, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted and realised directions (+1/-1, ``nan`` unknown) of bars ``first`` on, pooled
+    over symbols in time order: a prediction counts once its outcome resolved within ``bars``."""
     prob, outcome = strategy.predictions(bars, params, model)
-    prob, outcome = np.asarray(prob, dtype=np.float64), np.asarray(outcome, dtype=np.float64)
+    prob = np.asarray(prob, dtype=np.float64)[first:]
+    outcome = np.asarray(outcome, dtype=np.float64)[first:]
     predicted = np.where(np.isfinite(prob), np.where(prob >= 0.5, 1.0, -1.0), np.nan)
     realised = np.where(np.isfinite(outcome), np.where(outcome > 0, 1.0, -1.0), np.nan)
     return predicted.reshape(-1), realised.reshape(-1)
