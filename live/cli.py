@@ -138,10 +138,16 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
     @click.option("--challenger", default=None, metavar="VERSION",
                   help="Learned strategies: version that predicts in shadow next to the traded one "
                   "(default: the registry's challenger); compare with fw ml compare.")
+    @click.option("--retrain", type=click.Choice(["never", "weekly", "monthly"]), default="never",
+                  show_default=True,
+                  help="Learned strategies: refit on the latest bars before the first bar of each "
+                  "week/month; the new version trades from that bar (fw ml status lists it).")
+    @click.option("--retrain-bars", type=click.IntRange(100, None), default=756, show_default=True,
+                  help="Bars each scheduled refit learns from (plus the warm-up).")
     def paper(strategy, symbols, data_dir, start, end, sets, schedule, speed, dry_run, risk_off,
               risk_sets, max_positions, db, run_id, broker, interval, warmup_bars, max_bars, poll, settle,
               max_wait, no_reports, health_port, health_max_lag, max_clock_drift, model_version,
-              challenger) -> None:
+              challenger, retrain, retrain_bars) -> None:
         """Paper-trade STRATEGY (default sma_cross); all state goes to the state database.
 
         With the default --broker sim, stored bars (--data-dir, --symbols, --start, --end) are
@@ -165,7 +171,7 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
             risk_off=risk_off, risk_sets=tuple(risk_sets), db=db, broker=broker,
             interval=interval, warmup_bars=warmup_bars, max_bars=max_bars, poll=poll,
             settle=settle, max_wait=max_wait, max_clock_drift=_drift(max_clock_drift),
-            model=model_version, challenger=challenger,
+            model=model_version, challenger=challenger, retrain=retrain, retrain_bars=retrain_bars,
         )
         store = _store(db)
         strat = resolve_strategy(paper_strategy_name(spec, store, strategy))

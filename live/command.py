@@ -72,6 +72,9 @@ class PaperSpec:
         check (the broker's clock then defines market time).
     model, challenger : str, optional
         Learned strategies: registry versions traded and shadowed (see ``live.ml_models``).
+    retrain, retrain_bars
+        Learned strategies: refit ``"weekly"``/``"monthly"`` (or ``"never"``) on the last
+        ``retrain_bars`` bars (see ``live.ml_retrain``).
     """
 
     run_id: str | None = None
@@ -96,6 +99,8 @@ class PaperSpec:
     max_wait: float = 600.0
     model: str | None = None
     challenger: str | None = None
+    retrain: str = "never"
+    retrain_bars: int = 756
 
 
 @dataclass(frozen=True)
@@ -174,9 +179,9 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
     if learned:
         from live.ml_models import attach_models, make_watch
 
-        schedule, params_config, _, shadows, card = attach_models(
+        schedule, params_config, registry, shadows, card = attach_models(
             strategy, spec, existing, schedule, params_config)
-        watch = make_watch(strategy, store, run_id, params_config["model_version"], shadows, card, alerter)
+        watch = make_watch(strategy, store, run_id, params_config, shadows, card, alerter, registry)
     elif spec.model or spec.challenger:
         raise ConfigError(f"--model/--challenger apply to learned strategies; {strategy.name} has no model.")
     from live.logs import open_logs
@@ -235,16 +240,24 @@ def _replay_bars(strategy, schedule, symbols, spec):
     replayed as history. Other strategies replay from ``--start`` (unchanged behaviour).
     """
     from framework.clirun import load_run_bars
-    from framework.stepper import normalize_schedule
 
     bars = load_run_bars(symbols, spec.data_dir, spec.start, spec.end)
     if strategy.fit is None or spec.start is None:
         return bars, 0
-    need = int(strategy.warmup(normalize_schedule(schedule)[0].params))
+    need = learned_history(strategy, schedule, spec)
     wider = load_run_bars(list(bars.symbols), spec.data_dir, None, spec.end)
     first = int(wider.index.searchsorted(bars.index[0]))
     lead = min(first, need)
     return wider.iloc(slice(first - lead, wider.n_bars)), lead
+
+
+def learned_history(strategy, schedule, spec) -> int:
+    """Bars of history a learned strategy needs before its first traded bar: its warm-up, plus
+    the training window of scheduled retrains (they refit on history the run has seen)."""
+    from framework.stepper import normalize_schedule
+
+    need = int(strategy.warmup(normalize_schedule(schedule)[0].params))
+    return need + (spec.retrain_bars if spec.retrain != "never" else 0)
 
 
 BROKERS: tuple[str, ...] = ("sim", "alpaca")

@@ -21,7 +21,8 @@ from framework.strategy import Params, Strategy, make_params, parse_overrides
 
 def attach_models(strategy: Strategy, spec, existing: Mapping[str, Any] | None, schedule: Any,
                   recorded: dict[str, Any], registry=None):
-    """Return ``(schedule with the model, config to record, live model, challengers, card)``.
+    """Return ``(schedule with the model(s), config to record, registry, challengers, card of
+    the model in force)``.
 
     Raises
     ------
@@ -51,9 +52,18 @@ def attach_models(strategy: Strategy, spec, existing: Mapping[str, Any] | None, 
     if challenger == version:
         challenger = None  # the live model is not its own challenger
     shadows = {challenger: registry.load(strategy.name, challenger)[0]} if challenger else {}
-    entries = [ScheduleEntry(pd.Timestamp.min.tz_localize("UTC"), params, model)]
-    config = {**recorded, "params": params.as_dict(), "model_version": version, "challenger": challenger}
-    return entries, config, model, shadows, card
+    config = {**recorded, "params": params.as_dict(), "model_version": version, "challenger": challenger,
+              "retrain": stored.get("retrain") or {"every": spec.retrain, "bars": spec.retrain_bars},
+              "model_schedule": stored.get("model_schedule", [])}
+    if existing is None:
+        from live.ml_retrain import EARLIEST
+
+        entries = [ScheduleEntry(EARLIEST, params, model)]
+    else:
+        from live.ml_retrain import model_schedule
+
+        entries, card = model_schedule(strategy, config, params, registry)  # with its retrains
+    return entries, config, registry, shadows, card
 
 
 def _pick(asked: str | None, stored: str | None, option: str, existing) -> str | None:
@@ -81,12 +91,17 @@ def _params(strategy: Strategy, trained: Mapping[str, Any], sets, resumed) -> Pa
     return make_params(strategy.params_type, {**values, **overrides})
 
 
-def make_watch(strategy: Strategy, store, run_id: str, version: str, shadows, card, alerter):
+def make_watch(strategy: Strategy, store, run_id: str, config: Mapping[str, Any], shadows, card,
+               alerter, registry):
     """The :class:`~live.ml_watch.ModelWatch` of a run (drift baseline from the model card)."""
     from framework.ml.drift import FeatureBaseline
+    from live.ml_retrain import RetrainSpec
     from live.ml_watch import ModelWatch
 
     baseline = FeatureBaseline.from_dict(card.baseline) if card.baseline else None
     stored = store.predictions(run_id)  # a resumed run: its first traded bar
     since = pd.Timestamp(stored["bar_time"].min()) if not stored.empty else None
-    return ModelWatch(strategy, store, run_id, version, shadows, baseline, alerter.send, since=since)
+    retrain = config.get("retrain") or {}
+    return ModelWatch(strategy, store, run_id, card.version, shadows, baseline, alerter.send,
+                      since=since, registry=registry,
+                      retraining=RetrainSpec(retrain.get("every", "never"), int(retrain.get("bars", 756))))

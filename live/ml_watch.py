@@ -67,8 +67,25 @@ class ModelWatch:
     alert: Callable[..., None] = lambda *args: None
     spec: WatchSpec = field(default_factory=WatchSpec)
     since: pd.Timestamp | None = None  # first traded bar: earlier bars are warm-up/training
+    registry: Any = None
+    retraining: Any = None  # live.ml_retrain.RetrainSpec; None: never
     _seen: int = 0
     _raised: frozenset = frozenset()
+
+    def before_bar(self, runner, when: pd.Timestamp) -> None:
+        """Runner hook before a bar is decided: scheduled retraining (``live.ml_retrain``)."""
+        if self.retraining is not None and self.retraining.enabled:
+            from live.ml_retrain import before_bar
+
+            before_bar(self, runner, when)
+
+    def switch(self, card) -> None:
+        """A retrained model trades from now on: label its predictions, judge drift against it."""
+        from framework.ml.drift import FeatureBaseline
+
+        self.live_version = card.version
+        self.baseline = FeatureBaseline.from_dict(card.baseline) if card.baseline else None
+        self._raised = frozenset()
 
     def observe(self, history: Bars, features: Mapping[str, np.ndarray], entry) -> dict[str, Any]:
         """Store this bar's predictions; return the live probability per symbol (a feature)."""

@@ -103,7 +103,12 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
     stop = StopFlag()
     stop.install()
     poll = spec.poll if spec.poll is not None else float(load_config().trading.interval_seconds)
-    feed_spec = LiveFeedSpec(interval=spec.interval, warmup_bars=spec.warmup_bars,
+    warmup_bars = spec.warmup_bars
+    if strategy.fit is not None:  # a learned strategy: its warm-up and retraining window
+        from live.command import learned_history
+
+        warmup_bars = max(warmup_bars, learned_history(strategy, schedule, spec) + 1)
+    feed_spec = LiveFeedSpec(interval=spec.interval, warmup_bars=warmup_bars,
                              settle=spec.settle, poll=poll, max_wait=spec.max_wait,
                              max_bars=spec.max_bars)
     last = pd.Timestamp(runner.last_bar) if runner.last_bar else None

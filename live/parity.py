@@ -267,7 +267,8 @@ def compare_db(db: str | None, run_id: str,
 
 # -- what the replay needs from the stored config ------------------------------------------------
 def _schedule(strategy: Strategy, config: Mapping[str, Any], run_id: str) -> tuple[ScheduleEntry, ...]:
-    """The run's parameters as schedule entries (one entry for fixed parameters)."""
+    """The run's parameters as schedule entries (one entry for fixed parameters; learned
+    strategies: one per model the run traded)."""
     from framework.walkforward.schedule import load_schedule
 
     if config.get("schedule"):
@@ -279,6 +280,12 @@ def _schedule(strategy: Strategy, config: Mapping[str, Any], run_id: str) -> tup
             "dict fw paper writes. Was the run created by another tool?"
         )
     params: Params = make_params(strategy.params_type, dict(values))
+    if config.get("model_version"):
+        # a learned strategy: the registry's models, with the run's scheduled retrains
+        from framework.ml.registry import ModelRegistry
+        from live.ml_retrain import model_schedule
+
+        return normalize_schedule(model_schedule(strategy, config, params, ModelRegistry())[0])
     return normalize_schedule(params)
 
 

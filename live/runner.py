@@ -256,6 +256,8 @@ class Runner:
         if not self.spec.dry_run:
             self.check_positions(index)
         self._checkpoint("fills_recorded", when)
+        if self.watch is not None:
+            self.watch.before_bar(self, bar.time)  # a scheduled retrain extends the schedule
         target = self.stepper.update(when, **bar.row())
         self._classify_regime(when)
         pending = self._decide(target, bar, index)

@@ -85,9 +85,9 @@ def make_estimator(kind: str, seed: int, hyperparameters: Mapping[str, Any] | No
     check_kind(kind)
     hyper = {**default_hyperparameters(kind), **dict(hyperparameters or {})}
     if kind == "logistic":
-        from sklearn.linear_model import LogisticRegression
+        from framework.ml.rowwise import RowwiseLogisticRegression  # see its docstring
 
-        return LogisticRegression(max_iter=1000, random_state=seed, **hyper)
+        return RowwiseLogisticRegression(max_iter=1000, random_state=seed, **hyper)
     if kind == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 

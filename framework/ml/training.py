@@ -140,8 +140,12 @@ class TrainedModel:
 
     def _predict_rows(self, X: np.ndarray) -> np.ndarray:
         if self.members:
-            probs = np.column_stack([m._predict_rows(X) for m in self.members])
-            return probs @ np.asarray(self.weights)
+            # a running sum, not a matrix product: BLAS would round a row differently
+            # depending on how many rows are predicted together (live = vectorized, bit for bit)
+            blend = np.zeros(X.shape[0])
+            for member, weight in zip(self.members, self.weights, strict=True):
+                blend += weight * member._predict_rows(X)
+            return blend
         z = (X - self.mean) / self.scale
         return self.estimator.predict_proba(z)[:, 1]
 

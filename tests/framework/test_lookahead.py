@@ -22,7 +22,8 @@ def test_each_leaky_strategy_is_caught(cls):
     assert first.time in report.format()
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+# learned strategies need a fitted model and a longer history: tests/strategies/test_ml_classifier.py
+@pytest.mark.parametrize("name", sorted(n for n in REGISTRY if REGISTRY[n].fit is None))
 def test_registered_strategies_pass_on_generated_bars(name):
     bars = make_bars(n=500, m=4, seed=11)
     report = check_strategy(REGISTRY[name](), bars)
