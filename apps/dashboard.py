@@ -34,6 +34,7 @@ from framework.paper_metrics import (
     monthly_returns,
     paper_metrics,
     positions_over_time,
+    uptime_detail,
 )
 from framework.paper_record import (
     PaperRecord,
@@ -549,8 +550,7 @@ def health_panel(snapshot: Snapshot, model: str) -> Panel:
     recent = errors_since(record.errors, snapshot.loaded_at - pd.Timedelta(hours=24))
     run = record.run
     found = (
-        Metric("uptime", pct(m["uptime"], 1),
-               f"{m['sessions_processed']} of {m['sessions_expected']} sessions processed"),
+        Metric("uptime", pct(m["uptime"], 1), uptime_detail(m)),
         Metric("sessions processed", f"{m['sessions_processed']} of {m['sessions_expected']}"),
         Metric("run status", str(run.get("status", "?")), f"kill switch {run.get('kill_switch')}"),
         Metric("kill switch", str(run.get("kill_switch", "?"))),

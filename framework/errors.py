@@ -70,6 +70,16 @@ class BrokerError(FwError, RuntimeError):
     """A broker call failed; the message says whether the outcome is known."""
 
 
+class StorageError(FwError, OSError):
+    """The state database cannot be written (disk full, read-only, I/O error).
+
+    Trading stops: nothing may be sent that was not stored first. ``exit_code`` 74 (EX_IOERR)
+    lets a service manager tell this apart from a crash and not restart into the same wall.
+    """
+
+    exit_code = 74
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest candidate, or ``""`` when none is close.
 

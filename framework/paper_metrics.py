@@ -262,9 +262,39 @@ def _health_metrics(record: PaperRecord, lo, hi) -> dict[str, Any]:
         "crashes": crash_count(record.events, lo, hi),
         "sessions_processed": processed,
         "sessions_expected": expected,
-        "uptime": processed / expected if expected else math.nan,
+        **_uptime(record, lo, hi, processed / expected if expected else math.nan),
         "unresolved_failures": unresolved_failures(record),
     }
+
+
+def _uptime(record: PaperRecord, lo, hi, coverage: float) -> dict[str, Any]:
+    """Uptime of the period: healthy market-hours time of the runner's health spans over
+    market-hours time (live runs), else the share of expected sessions processed (a replay has
+    no wall-clock health to measure)."""
+    from framework.uptime import market_uptime
+
+    spans = record.spans
+    if spans is None or spans.empty:
+        return {"uptime": coverage, "uptime_basis": "sessions processed"}
+    first = pd.Timestamp(spans["started_at"].min())
+    first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
+    start = max(pd.Timestamp(lo), first)
+    if not pd.Timestamp(hi) > start:
+        return {"uptime": math.nan, "uptime_basis": "market hours"}
+    measured = market_uptime(spans.to_dict("records"), start, pd.Timestamp(hi))
+    return {"uptime": measured.ratio, "uptime_basis": "market hours",
+            "uptime_hours": measured.healthy_seconds / 3600.0,
+            "market_hours": measured.market_seconds / 3600.0,
+            "longest_outage_hours": measured.longest_gap_seconds / 3600.0}
+
+
+def uptime_detail(metrics: dict[str, Any]) -> str:
+    """What the ``uptime`` figure of :func:`paper_metrics` measured, for people."""
+    if metrics.get("uptime_basis") == "market hours" and "uptime_hours" in metrics:
+        return (f"runner healthy {metrics['uptime_hours']:.1f} of {metrics['market_hours']:.1f} "
+                f"market hours; longest outage {metrics['longest_outage_hours']:.1f} h")
+    return (f"{metrics['sessions_processed']} of {metrics['sessions_expected']} sessions "
+            "processed")
 
 
 def _in_window(table: pd.DataFrame, lo, hi) -> pd.DataFrame:

@@ -70,6 +70,9 @@ class PaperRecord:
         ``trade_id``, ``time``, ``text``: lessons entered by the user.
     conditions : DataFrame, optional
         Market conditions by UTC time (columns such as ``regime``, ``vix``), used at trade entry.
+    spans : DataFrame, optional
+        Health spans of the runner process (``started_at``, ``last_beat_at``; see
+        :mod:`framework.uptime`): live runs measure uptime in market hours with them.
     """
 
     run: dict
@@ -85,6 +88,7 @@ class PaperRecord:
     notes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["trade_id", "time", "text"]))
     conditions: pd.DataFrame | None = None
+    spans: pd.DataFrame | None = None
 
     @property
     def run_id(self) -> str:

@@ -27,7 +27,9 @@ class _LiveCommand(click.Command):
         try:
             return super().invoke(ctx)
         except FwError as exc:
-            raise click.ClickException(str(exc)) from exc
+            error = click.ClickException(str(exc))
+            error.exit_code = getattr(exc, "exit_code", 1)  # 74: storage failure (see service)
+            raise error from exc
 
 
 def make_commands(resolve_strategy: StrategyResolver,
@@ -121,9 +123,17 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
     @click.option("--max-wait", type=float, default=600.0, show_default=True,
                   help="Seconds to wait for a missing bar after its close: intraday bars are then "
                   "skipped, a missing daily bar halts the run (stale data).")
-    @click.option("--no-reports", is_flag=True,
-                  help="Do not write the weekly/monthly reports after a week's/month's last "
-                  "session (alpaca).")
+    @click.option("--reports/--no-reports", default=None,
+                  help="Weekly/monthly reports under FW_HOME/reports after each week's/month's "
+                  "last session. Default: on for alpaca, off for a sim replay.")
+    @click.option("--backup-every", default="1d", show_default=True, metavar="INTERVAL",
+                  help="Online backup of the state database and models into FW_HOME/backups "
+                  "(newest 14 kept) this often, e.g. 12h, 1d; 'off' disables. A failed backup "
+                  "alerts and trading goes on.")
+    @click.option("--min-free-mb", type=click.FloatRange(0, None), default=100.0,
+                  show_default=True,
+                  help="Free disk space the state database needs: below it (or when the disk is "
+                  "full or read-only) trading stops cleanly with an alert and exit code 74.")
     @click.option("--health-port", type=int, default=None,
                   help="Serve GET /health and /status on 127.0.0.1:N for monitors "
                   "(0 = any free port; /health is 503 when halted or stale).")
@@ -146,7 +156,7 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
                   help="Bars each scheduled refit learns from (plus the warm-up).")
     def paper(strategy, symbols, data_dir, start, end, sets, schedule, speed, dry_run, risk_off,
               risk_sets, max_positions, db, run_id, broker, interval, warmup_bars, max_bars, poll, settle,
-              max_wait, no_reports, health_port, health_max_lag, max_clock_drift, model_version,
+              max_wait, reports, backup_every, min_free_mb, health_port, health_max_lag, max_clock_drift, model_version,
               challenger, retrain, retrain_bars) -> None:
         """Paper-trade STRATEGY (default sma_cross); all state goes to the state database.
 
@@ -172,6 +182,7 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
             interval=interval, warmup_bars=warmup_bars, max_bars=max_bars, poll=poll,
             settle=settle, max_wait=max_wait, max_clock_drift=_drift(max_clock_drift),
             model=model_version, challenger=challenger, retrain=retrain, retrain_bars=retrain_bars,
+            backup_every=backup_every, reports=reports, min_free_mb=min_free_mb,
         )
         store = _store(db)
         strat = resolve_strategy(paper_strategy_name(spec, store, strategy))
@@ -187,7 +198,7 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
         try:
             with _ProgressBar(console) as bar:
                 summary = run_paper(strat, spec, store, progress=bar.start,
-                                    reporter=None if no_reports else reporter)
+                                    reporter=reporter)
         finally:
             if health is not None:
                 health.stop()
@@ -373,6 +384,8 @@ def _service_command(paper: click.Command) -> click.Group:
         result = install_service(spec, dry_run=dry_run, force=force)
         if dry_run:
             click.echo(result.unit_text)
+            for path, text in result.companions:  # the heartbeat check and its timer
+                click.echo(f"# {path.name}\n{text}")
         for line in result.lines():
             click.echo(line)
 
@@ -408,12 +421,67 @@ def _service_command(paper: click.Command) -> click.Group:
         click.echo(f"{got['unit']} ({scope}): {got['active_state']}/{got['sub_state']}{pid}, "
                    f"since {got['started_at'] or '-'}, {got['restarts']} restart(s), "
                    f"last result {got['result']}")
+        beat = got["heartbeat"]
+        if beat["installed"]:
+            outcome = {0: "ok", 1: "silent"}.get(beat["last_exit_status"], beat["last_result"])
+            click.echo(f"heartbeat {beat['timer']}: {beat['active_state']}/{beat['sub_state']}, "
+                       f"last check {beat['last_trigger'] or 'not yet'}"
+                       + (f" ({outcome})" if beat["last_trigger"] else ""))
+        else:
+            click.echo(f"heartbeat {beat['timer']}: not installed (`fw service install --force` "
+                       "adds it)")
         run = got["run"]
         if run:
             click.echo(f"run {run['run_id']}: last bar {run['last_bar']}, kill switch "
                        f"{run['kill_switch']}, equity ${run['equity']:,.2f}")
         elif got["run_error"]:
             click.echo(f"run: {got['run_error']}")
+
+    @service.command(name="heartbeat", cls=_LiveCommand)
+    @click.option("--run-id", default=None, help="Run to check (default: the latest).")
+    @click.option("--db", default=None, help=_DB_HELP)
+    @click.option("--grace", type=click.FloatRange(min=0), default=None,
+                  help="Seconds a bar may be late after its close before the run counts as "
+                  "silent (default: 663 intraday, 780 daily).")
+    @click.option("--realert", type=click.FloatRange(min=0), default=3600.0, show_default=True,
+                  help="Seconds between repeated alerts while the run stays silent.")
+    @click.option("--name", default=None,
+                  help="The service's unit, named in the alert's hints.")
+    @click.option("--scope", type=click.Choice(["user", "system"]), default="user",
+                  show_default=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+    @click.option("--now", "at", default=None, hidden=True,
+                  help="Judge as of this ISO time instead of the clock (tests, replays).")
+    @click.pass_context
+    def heartbeat(ctx, run_id, db, grace, realert, name, scope, as_json, at) -> None:
+        """Check once that a paper run still processes bars; alert when it has been silent
+        too long in market hours (and once when bars resume).
+
+        The timer that `fw service install` adds runs this every 5 minutes. Exit status 0:
+        ok, recovered or idle (finished or stopped run, market closed); 1: silent.
+        """
+        import json
+        from datetime import UTC, datetime
+
+        from live.command import latest_run_id
+        from live.heartbeat import HeartbeatSpec, check_heartbeat, heartbeat_alerter
+
+        store = _store(db)
+        run_id = run_id or latest_run_id(store)
+        spec = HeartbeatSpec(grace_seconds=grace, realert_seconds=realert, unit=name,
+                             scope=scope)
+        alerter = heartbeat_alerter(store, run_id)
+        try:
+            result = check_heartbeat(store, run_id, at or datetime.now(UTC), alerter, spec)
+        finally:
+            alerter.close()
+        click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True) if as_json
+                   else result.line())
+        if result.alerted and not alerter.spec.enabled:
+            click.echo("note: no alert was sent: alerts are off (notifications.enabled in the "
+                       "config, channels in FW_APPRISE_URLS).", err=True)
+        if result.exit_code:
+            ctx.exit(result.exit_code)
 
     @service.command(name="uninstall", cls=_LiveCommand)
     @click.option("--name", default=None, help="Unit name (default: the only installed fw unit).")
@@ -544,6 +612,11 @@ def _print_status(console, st: Mapping[str, Any]) -> None:
         ("fills", f"{st['fills']} (costs ${st['costs']:,.2f})"), ("kill switch", risk),
         ("risk rules", st["risk"]), ("database", st["db_url"]),
     ]
+    if st.get("uptime"):
+        up = st["uptime"]
+        rows.append(("uptime", "n/a" if up["ratio"] is None else
+                     f"{up['ratio']:.1%} of {up['market_seconds'] / 3600:.1f} market hours "
+                     f"(longest outage {up['longest_gap_seconds'] / 3600:.1f} h)"))
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from framework.errors import BrokerError, ConfigError, unknown_name_message
 from framework.risk import RiskSpec
 from framework.strategy import Strategy
@@ -75,6 +77,12 @@ class PaperSpec:
     retrain, retrain_bars
         Learned strategies: refit ``"weekly"``/``"monthly"`` (or ``"never"``) on the last
         ``retrain_bars`` bars (see ``live.ml_retrain``).
+    backup_every : str
+        Wall time between online backups of a SQLite store (``"1d"``, ``"12h"``, ``"off"``).
+    reports : bool or None
+        Weekly/monthly reports: None = live sessions only; True also for a replay; False never.
+    min_free_mb : float
+        Free disk space the state database needs; below it trading stops (exit code 74).
     """
 
     run_id: str | None = None
@@ -101,6 +109,13 @@ class PaperSpec:
     challenger: str | None = None
     retrain: str = "never"
     retrain_bars: int = 756
+    backup_every: str = "1d"
+    reports: bool | None = None
+    min_free_mb: float = 100.0
+
+    @property
+    def min_free_bytes(self) -> int:
+        return int(self.min_free_mb * 2**20)
 
 
 @dataclass(frozen=True)
@@ -185,17 +200,28 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
     elif spec.model or spec.challenger:
         raise ConfigError(f"--model/--challenger apply to learned strategies; {strategy.name} has no model.")
     from live.logs import open_logs
+    from live.session import SessionServices, SessionSpec, parse_every, stop_on_storage_failure
 
+    services = SessionServices(store, run_id, SessionSpec(
+        backup_every=parse_every(spec.backup_every),
+        replay_reports=spec.broker == "sim" and bool(spec.reports)), alerter, reporter)
+
+    def with_services(total):
+        return services.progress(progress(total) if progress is not None else None)
+
+    live_reporter = reporter if spec.reports is not False else None
     logs = open_logs(None, run_id).attach(store)  # JSON-lines logs under FW_HOME/logs
     try:
-        if spec.broker == "alpaca":
-            from live.paper_alpaca import run_alpaca
+        with stop_on_storage_failure(alerter, run_id):
+            if spec.broker == "alpaca":
+                from live.paper_alpaca import run_alpaca
 
-            new_bars = run_alpaca(strategy, spec, store, run_id, existing, schedule,
-                                  params_config, risk, alerter, progress, reporter, watch)
-        else:
-            new_bars = _run_sim(strategy, spec, store, run_id, existing, symbols, schedule,
-                                params_config, risk, alerter, progress, watch)
+                new_bars = run_alpaca(strategy, spec, store, run_id, existing, schedule,
+                                      params_config, risk, alerter, with_services, live_reporter,
+                                      watch)
+            else:
+                new_bars = _run_sim(strategy, spec, store, run_id, existing, symbols, schedule,
+                                    params_config, risk, alerter, with_services, watch)
     finally:
         alerter.close()
         logs.close()
@@ -214,7 +240,8 @@ def _run_sim(strategy, spec, store, run_id, existing, symbols, schedule, params_
     broker = _sim_broker(store, run_id, bars.symbols, sim)
     runner = Runner(strategy, schedule, store, broker, bars.symbols,
                     RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run,
-                               regimes=wants_regimes(risk)), alerter=alerter, watch=watch)
+                               regimes=wants_regimes(risk), min_free_bytes=spec.min_free_bytes),
+                    alerter=alerter, watch=watch)
     config = {
         "command": "paper", "strategy": strategy.name, **params_config,
         "symbols": list(bars.symbols), "broker": "sim", "initial_cash": initial_cash,
@@ -562,7 +589,21 @@ def run_status(store: Store, run_id: str) -> dict[str, Any]:
         "risk_breaker": summary.risk_breaker, "risk": _risk_text(config.get("risk")),
         "dry_run": summary.dry_run, "events": store.events(run_id, limit=8),
         "errors": store.errors(run_id, limit=5), "db_url": store.url,
+        "uptime": run_uptime(store, run_id),
     }
+
+
+def run_uptime(store: Store, run_id: str, now: pd.Timestamp | None = None) -> dict | None:
+    """Healthy market-hours time of a live run since its first health span, up to ``now``
+    (a dead runner's silence counts against it); None for runs without spans (replays)."""
+    from framework.uptime import market_uptime
+
+    spans = store.spans(run_id)
+    if not spans:
+        return None
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    start = pd.Timestamp(spans[0]["started_at"])
+    return market_uptime(spans, start, max(now, start)).to_dict()
 
 
 def _risk_breaker(store: Store, run_id: str) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from framework.errors import BrokerError
+from framework.errors import BrokerError, StorageError
 from framework.risk import RiskSpec
 from framework.strategy import Strategy
 from live.alpaca import AlpacaBroker, AlpacaConnection, AlpacaSpec, alpaca_keys
@@ -26,6 +26,7 @@ from live.broker import BrokerUnavailableError
 from live.clock import ClockDriftError, SyncedClock, check_broker_calendar
 from live.runner import Runner, RunnerSpec
 from live.state import Store
+from live.uptime import Heartbeat
 
 # orders are sized on 99% of the target: the fill comes at the next open, and Alpaca rejects a
 # buy beyond buying power (HTTP 403) rather than trimming it as the backtest engine does
@@ -81,7 +82,8 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
                     else account.equity)
     runner = Runner(strategy, schedule, store, broker, symbols,
                     RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run,
-                               size_buffer=SIZE_BUFFER, regimes=wants_regimes(risk)),
+                               size_buffer=SIZE_BUFFER, regimes=wants_regimes(risk),
+                               min_free_bytes=spec.min_free_bytes),
                     alerter=alerter, watch=watch)
     config = {
         "command": "paper", "strategy": strategy.name, **params_config, "symbols": list(symbols),
@@ -127,6 +129,8 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
             if reporter is not None:
                 _period_reports(runner, reporter, bar_schedule, bar.time)
 
+    writable = True
+    heartbeat = Heartbeat(store, run_id, runner.healthy).start()
     try:
         return runner.run(feed, callback)
     except StaleDataError as exc:
@@ -139,11 +143,16 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
         store.update_run(run_id, status="interrupted")
         runner._error("broker unavailable; session ended (restart resumes it)", str(exc))
         raise
+    except StorageError:
+        writable = False  # nothing more may be written; the caller alerts
+        raise
     finally:
-        _parity_check(runner, strategy)
+        heartbeat.stop("stopped" if writable else "storage failure")
         if stream is not None:
             stream.stop()
-            for error in stream.errors[-5:]:
+        if writable:
+            _parity_check(runner, strategy)
+            for error in (stream.errors[-5:] if stream is not None else ()):
                 runner._error("market-data stream error", str(error))
 
 

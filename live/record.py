@@ -145,6 +145,7 @@ def load_record(store: Store | str | None, run_id: str, start: object = None, en
         benchmark_label=label,
         notes=notes(store, run_id),
         conditions=_conditions(history, bars, data_dir, last),
+        spans=pd.DataFrame(store.spans(run_id), columns=["started_at", "last_beat_at"]),
     )
 
 

@@ -74,6 +74,9 @@ class RunnerSpec:
         symbol at every bar: changes are events and alerts, and the risk rules'
         ``regime_overrides`` apply. Labels need history: they may differ from a backtest's over
         a longer window (they remember drawdowns and hysteresis).
+    min_free_bytes : int
+        Free space the state database's disk must keep: below it the runner stops with a
+        :class:`~framework.errors.StorageError` before writing the bar (0: no check).
     """
 
     run_id: str
@@ -83,6 +86,7 @@ class RunnerSpec:
     record_features: bool = True
     size_buffer: float = 0.0
     regimes: bool = False
+    min_free_bytes: int = 100 * 2**20
 
 
 def client_order_id(strategy: str, run_id: str, bar_time: str, symbol: str) -> str:
@@ -125,6 +129,7 @@ class Runner:
         self.symbols, self.spec = tuple(symbols), spec
         self.run_id = spec.run_id
         self._checkpoint = checkpoint or (lambda point, when: None)
+        self.halted_by: str | None = None  # the fault that halted trading in this process
         self.stepper: Stepper | None = None
         self.n_bars = 0
         self.last_bar: str | None = None
@@ -210,8 +215,19 @@ class Runner:
         return {s: (mine.get(s, 0.0), theirs.get(s, 0.0)) for s in self.symbols
                 if abs(mine.get(s, 0.0) - theirs.get(s, 0.0)) > _POSITION_TOLERANCE}
 
+    def healthy(self) -> bool:
+        """False while a fault this process detected (mismatch, stale data, clock drift) keeps
+        the run halted; a deliberate ``fw halt`` is not a fault. For uptime accounting."""
+        if self.halted_by is None:
+            return True
+        if self.store.run(self.run_id)["kill_switch"] != "HALTED":  # fw resume cleared it
+            self.halted_by = None
+            return True
+        return False
+
     def halt(self, kind: str, message: str) -> None:
         """Set the kill switch to HALTED with an event and an alert."""
+        self.halted_by = kind
         self.store.update_run(self.run_id, kill_switch="HALTED")
         self.store.event(self.run_id, kind, message)
         self._alert("halt", f"{self.run_id}: trading HALTED ({kind})", message, "failure")
@@ -242,6 +258,7 @@ class Runner:
         when = bar.time.isoformat()
         if self.last_bar is not None and when <= self.last_bar:
             return False
+        self.store.check_space(self.spec.min_free_bytes)  # halt before a write can fail halfway
         self.store.save_bar(self.run_id, when, self.symbols, bar.row())
         self._account_cache = None
         if bar.warmup:

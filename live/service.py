@@ -9,6 +9,9 @@
 * :class:`HealthServer` answers ``GET /health`` and ``GET /status`` on localhost for external
   monitors; :func:`heartbeat_due` tells whether a runner has been silent for too long during
   market hours.
+* Next to each service, :func:`install` writes a heartbeat timer (``<name>-heartbeat.timer`` and
+  its one-shot ``<name>-heartbeat.service``, see :mod:`live.heartbeat`): a runner cannot report
+  its own death, so a separate check reads the state database every few minutes and alerts.
 
 systemd does not use a shell: ``ExecStart`` words are quoted with systemd's own rules (double
 quotes with backslash escapes, ``%%`` for a literal ``%`` and ``$$`` for a literal ``$``), which
@@ -38,7 +41,7 @@ from typing import Any
 
 import pandas as pd
 
-from framework.errors import ConfigError, FwError
+from framework.errors import ConfigError, FwError, StorageError
 from framework.paths import fw_home
 
 SCOPES: tuple[str, ...] = ("user", "system")
@@ -49,6 +52,13 @@ SHOW_PROPERTIES: tuple[str, ...] = (
     "LoadState", "ActiveState", "SubState", "MainPID", "ExecMainStartTimestamp", "NRestarts",
     "Result",
 )
+TIMER_PROPERTIES: tuple[str, ...] = ("LoadState", "ActiveState", "SubState", "LastTriggerUSec")
+CHECK_PROPERTIES: tuple[str, ...] = ("Result", "ExecMainStatus", "ExecMainExitTimestamp")
+HEARTBEAT_SUFFIX = "-heartbeat"
+HEARTBEAT_EVERY = 300  # seconds between two heartbeat checks
+# seconds added to the live feed's own worst wait for a bar (settle + max_wait) before a
+# missing bar counts as silence: a restart (RestartSec=30) and the warm-up read fit in it
+HEARTBEAT_MARGIN = 60.0
 # seconds -> BarSchedule interval, for heartbeat_due
 INTERVAL_SECONDS: dict[int, str] = {
     60: "1Min", 300: "5Min", 900: "15Min", 1800: "30Min", 3600: "1Hour", 86400: "1Day",
@@ -159,12 +169,41 @@ class ServiceSpec:
         return Path(self.working_dir or self.home).expanduser().absolute()
 
     @property
+    def fw_words(self) -> tuple[str, ...]:
+        """How the units run fw (see ``fw_command``)."""
+        return tuple(self.fw_command or default_fw_command())
+
+    @property
+    def paper_run_id(self) -> str:
+        """The run the service trades: ``--run-id`` of ``args``, else ``run_id``, else the unit
+        name without ``.service``."""
+        given = option_value(self.args, "--run-id")
+        return given or self.run_id or self.unit_name.removesuffix(".service")
+
+    @property
+    def paper_db(self) -> str | None:
+        """``--db`` of ``args``, or None (the database of the unit's environment)."""
+        return option_value(self.args, "--db")
+
+    @property
     def command(self) -> tuple[str, ...]:
         """The full ``ExecStart`` command: fw, ``paper``, the strategy, the options, ``--run-id``."""
-        words = [*(self.fw_command or default_fw_command()), "paper", self.strategy, *self.args]
-        if not any(a == "--run-id" or a.startswith("--run-id=") for a in self.args):
-            words += ["--run-id", self.run_id or self.unit_name.removesuffix(".service")]
+        words = [*self.fw_words, "paper", self.strategy, *self.args]
+        if option_value(self.args, "--run-id") is None:
+            words += ["--run-id", self.paper_run_id]
         return tuple(words)
+
+
+def option_value(words: Sequence[str], flag: str) -> str | None:
+    """The value of ``flag`` in command ``words`` (``--flag VALUE`` or ``--flag=VALUE``; the
+    last one wins, as click reads it), or None."""
+    found = None
+    for i, word in enumerate(words):
+        if word == flag and i + 1 < len(words):
+            found = words[i + 1]
+        elif word.startswith(flag + "="):
+            found = word.split("=", 1)[1]
+    return found
 
 
 def default_fw_command() -> tuple[str, ...]:
@@ -195,22 +234,22 @@ def unit_text(spec: ServiceSpec) -> str:
     str
         The unit file's text, ending with a newline.
     """
+    ctl = "systemctl --user" if spec.scope == "user" else "sudo systemctl"
     service = [
         "Type=simple",
-        f"WorkingDirectory={_literal(spec.workdir)}",
-        f"Environment={_exec_word('FW_HOME=' + str(spec.home), command=False)}",
-        # unbuffered output reaches the journal as it is written, not at exit
-        "Environment=PYTHONUNBUFFERED=1",
-        f"EnvironmentFile=-{_literal(spec.env_path)}",
+        *service_environment(spec),
         f"ExecStart={exec_line(spec.command)}",
         "Restart=on-failure",
         f"RestartSec={RESTART_SEC}",
+        f"# exit {StorageError.exit_code} (EX_IOERR): the state database cannot be written (disk "
+        "full or read-only);",
+        "# a restart would only fail again. Free space (or fix the permissions), then",
+        f"# `{ctl} restart {spec.unit_name}`.",
+        f"RestartPreventExitStatus={StorageError.exit_code}",
         # fw paper handles SIGTERM: finishes the bar in hand, persists, exits 0
         "KillSignal=SIGTERM",
         f"TimeoutStopSec={TIMEOUT_STOP_SEC}",
     ]
-    if spec.scope == "system":
-        service.append(f"User={_literal(spec.user or getpass.getuser())}")
     wanted_by = "default.target" if spec.scope == "user" else "multi-user.target"
     lines = [
         "# written by `fw service install`; `fw service uninstall` removes it",
@@ -226,6 +265,27 @@ def unit_text(spec: ServiceSpec) -> str:
         f"WantedBy={wanted_by}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def service_environment(spec: ServiceSpec) -> list[str]:
+    """The ``[Service]`` lines every unit of ``spec`` shares: working directory, ``FW_HOME``,
+    the optional environment file and, for the system scope, ``User=``."""
+    lines = [
+        f"WorkingDirectory={_literal(spec.workdir)}",
+        f"Environment={_exec_word('FW_HOME=' + str(spec.home), command=False)}",
+        # unbuffered output reaches the journal as it is written, not at exit
+        "Environment=PYTHONUNBUFFERED=1",
+        f"EnvironmentFile=-{_literal(spec.env_path)}",
+    ]
+    if spec.scope == "system":
+        lines.append(f"User={_literal(spec.user or getpass.getuser())}")
+    return lines
+
+
+def heartbeat_unit_names(unit: str) -> tuple[str, str]:
+    """``(<name>-heartbeat.service, <name>-heartbeat.timer)`` of the service ``unit``."""
+    base = _unit(unit).removesuffix(".service") + HEARTBEAT_SUFFIX
+    return base + ".service", base + ".timer"
 
 
 def exec_line(words: Sequence[str]) -> str:
@@ -300,6 +360,9 @@ class ServiceResult:
         False for a dry run: nothing was written or run.
     notes : tuple of str
         Things the user should know (e.g. lingering for a user service).
+    companions : tuple of (Path, str or None)
+        The heartbeat units (``<name>-heartbeat.service`` and ``.timer``) written, with their
+        text, or removed (text None).
     """
 
     unit: str
@@ -308,11 +371,13 @@ class ServiceResult:
     commands: tuple[tuple[str, ...], ...]
     ran: bool
     notes: tuple[str, ...] = ()
+    companions: tuple[tuple[Path, str | None], ...] = ()
 
     def lines(self) -> list[str]:
         """A human summary, one line each."""
         verb = "would run" if not self.ran else "ran"
         out = [f"unit {self.unit}: {self.unit_path}"]
+        out += [f"heartbeat unit {path.name}: {path}" for path, _ in self.companions]
         out += [f"{verb}: {shlex.join(c)}" for c in self.commands]
         return out + list(self.notes)
 
@@ -350,29 +415,37 @@ def _permission_hint(detail: str, scope: str, unit: str) -> str:
     return f"See `journalctl {'--user ' if scope == 'user' else ''}-u {unit}` for details."
 
 
-def _manual_steps(unit: str, path: Path, scope: str) -> tuple[str, ...]:
+def _manual_steps(unit: str, path: Path, scope: str,
+                  companions: Sequence[tuple[Path, str | None]] = ()) -> tuple[str, ...]:
     ctl = "systemctl --user" if scope == "user" else "sudo systemctl"
-    return (f"save the unit above as {path}", f"{ctl} daemon-reload",
-            f"{ctl} enable --now {unit}")
+    timers = [p.name for p, _ in companions if p.suffix == ".timer"]
+    return (f"save the unit above as {path}",
+            *(f"save the heartbeat unit above as {p}" for p, _ in companions),
+            f"{ctl} daemon-reload", f"{ctl} enable --now {unit}",
+            *(f"{ctl} enable --now {t}" for t in timers))
 
 
 def install(spec: ServiceSpec, *, dry_run: bool = False, force: bool = False,
-            systemctl: str = "systemctl", directory: Path | None = None) -> ServiceResult:
-    """Write the unit of ``spec``, reload systemd and ``enable --now`` it.
+            systemctl: str = "systemctl", directory: Path | None = None,
+            heartbeat_every: float = HEARTBEAT_EVERY) -> ServiceResult:
+    """Write the unit of ``spec`` and its heartbeat timer, reload systemd, ``enable --now`` both.
 
     Parameters
     ----------
     spec : ServiceSpec
         The service.
     dry_run : bool
-        Return the unit text and the commands without writing or running anything.
+        Return the unit texts and the commands without writing or running anything.
     force : bool
         Replace an existing unit file with different content (and restart the service if it
-        runs, so the new command takes effect).
+        runs, so the new command takes effect). The heartbeat units are derived from the spec
+        and always rewritten.
     systemctl : str
         The systemctl executable (name looked up on PATH, or a path).
     directory : Path, optional
         Unit folder; default :func:`unit_dir` of the spec's scope.
+    heartbeat_every : float
+        Seconds between two heartbeat checks (see :func:`live.heartbeat.timer_units`).
 
     Returns
     -------
@@ -382,11 +455,14 @@ def install(spec: ServiceSpec, *, dry_run: bool = False, force: bool = False,
     ------
     ServiceError
         A different unit exists and ``force`` is False; systemctl is missing (the error carries
-        the unit text and the manual steps); the unit file cannot be written; systemctl fails.
+        the unit text and the manual steps); a unit file cannot be written; systemctl fails.
     """
+    from live.heartbeat import timer_units  # live.heartbeat builds on this module
+
     text = unit_text(spec)
     unit = spec.unit_name
-    path = Path(directory or unit_dir(spec.scope)) / unit
+    folder = Path(directory or unit_dir(spec.scope))
+    path = folder / unit
     old = _read_unit(path)
     if old is not None and old != text and not force:
         diff = "\n".join(difflib.unified_diff(old.splitlines(), text.splitlines(), str(path),
@@ -394,29 +470,42 @@ def install(spec: ServiceSpec, *, dry_run: bool = False, force: bool = False,
         raise ServiceError(f"{path} already exists with a different unit; refusing to overwrite "
                            f"it. Pass --force to replace it, or choose another --name.\n{diff}",
                            unit_text=text)
+    companions = tuple((folder / name, body)
+                       for name, body in timer_units(spec, heartbeat_every).items())
+    timer = heartbeat_unit_names(unit)[1]
     base = _systemctl_words(systemctl, spec.scope)
-    commands = [(*base, "daemon-reload"), (*base, "enable", "--now", unit)]
+    commands = [(*base, "daemon-reload"), (*base, "enable", "--now", unit),
+                (*base, "enable", "--now", timer)]
+    if any(_read_unit(p) not in (None, body) for p, body in companions):
+        commands.append((*base, "try-restart", timer))  # a running timer keeps its old schedule
     if old is not None and old != text:
         commands.append((*base, "try-restart", unit))  # a running service keeps its old command
     notes = _install_notes(spec)
     if dry_run:
-        return ServiceResult(unit, path, text, tuple(commands), ran=False, notes=notes)
+        return ServiceResult(unit, path, text, tuple(commands), ran=False, notes=notes,
+                             companions=companions)
     found = _find_systemctl(systemctl)
     if found is None:
-        steps = _manual_steps(unit, path, spec.scope)
+        steps = _manual_steps(unit, path, spec.scope, companions)
+        extra = "".join(f"and this heartbeat unit as {p}:\n\n{body}\n" for p, body in companions)
         raise ServiceError(
             f"{systemctl!r} was not found on PATH, so this host does not seem to run systemd; "
             f"nothing was written. To install by hand, save this unit as {path}:\n\n{text}\n"
-            "then run:\n  " + "\n  ".join(steps[1:]),
+            f"{extra}then run:\n  " + "\n  ".join(steps[1 + len(companions):]),
             unit_text=text, manual_steps=steps)
-    _write_unit(path, text, spec.scope)
+    for target, body in ((path, text), *companions):
+        _write_unit(target, body, spec.scope)
     for argv in commands:
         _run([found, *argv[1:]], unit=unit, scope=spec.scope)
-    return ServiceResult(unit, path, text, tuple(commands), ran=True, notes=notes)
+    return ServiceResult(unit, path, text, tuple(commands), ran=True, notes=notes,
+                         companions=companions)
 
 
 def _install_notes(spec: ServiceSpec) -> tuple[str, ...]:
-    notes = [f"logs: journalctl {'--user ' if spec.scope == 'user' else ''}-u {spec.unit_name} -f",
+    journal = "journalctl --user" if spec.scope == "user" else "journalctl"
+    check = heartbeat_unit_names(spec.unit_name)[0]
+    notes = [f"logs: {journal} -u {spec.unit_name} -f",
+             f"heartbeat checks (alerts when no bar arrives in market hours): {journal} -u {check}",
              f"environment file (optional, e.g. Alpaca keys): {spec.env_path}"]
     if spec.scope == "user":
         notes.append("a user service stops at logout unless lingering is on: "
@@ -449,7 +538,8 @@ def _write_unit(path: Path, text: str, scope: str) -> None:
 
 def uninstall(name: str, scope: str = "user", *, dry_run: bool = False,
               systemctl: str = "systemctl", directory: Path | None = None) -> ServiceResult:
-    """Stop and disable the service, remove its unit file, reload systemd.
+    """Stop and disable the service and its heartbeat timer, remove their unit files, reload
+    systemd.
 
     Parameters
     ----------
@@ -467,37 +557,51 @@ def uninstall(name: str, scope: str = "user", *, dry_run: bool = False,
     Raises
     ------
     ServiceError
-        No such unit file; systemctl missing or failing; the file cannot be removed.
+        No such unit file; systemctl missing or failing; a file cannot be removed.
     """
     unit = _unit(name)
-    path = Path(directory or unit_dir(scope)) / unit
+    folder = Path(directory or unit_dir(scope))
+    path = folder / unit
+    check, timer = heartbeat_unit_names(unit)
+    # a unit installed before the heartbeat existed has no timer; a dry run of a unit that is
+    # not there shows the full set
+    has_timer = (folder / timer).exists() or not path.exists()
     base = _systemctl_words(systemctl, scope)
-    commands = ((*base, "disable", "--now", unit), (*base, "daemon-reload"))
+    commands = [(*base, "disable", "--now", timer)] if has_timer else []
+    # the timer goes first: no check runs against a runner that is stopping
+    commands += [(*base, "disable", "--now", unit), (*base, "daemon-reload")]
+    companions = tuple((folder / n, None) for n in (check, timer)
+                       if dry_run or (folder / n).exists())
     if dry_run:
-        return ServiceResult(unit, path, None, commands, ran=False)
+        return ServiceResult(unit, path, None, tuple(commands), ran=False, companions=companions)
     if not path.exists():
         raise ServiceError(f"no unit file {path}; nothing to uninstall. Check --name and --scope "
                            f"(`fw service status --name NAME`) or look in {path.parent}.")
     found = _find_systemctl(systemctl)
     if found is None:
         ctl = "systemctl --user" if scope == "user" else "sudo systemctl"
+        files = " ".join(shlex.quote(str(p)) for p in (path, *(c for c, _ in companions)))
         raise ServiceError(f"{systemctl!r} was not found on PATH; nothing was changed. By hand: "
-                           f"`{ctl} disable --now {unit}`, `rm {shlex.quote(str(path))}`, "
+                           f"`{ctl} disable --now {timer} {unit}`, `rm {files}`, "
                            f"`{ctl} daemon-reload`.")
-    _run([found, *commands[0][1:]], unit=unit, scope=scope)  # stops it gracefully (SIGTERM)
-    try:
-        path.unlink()
-    except OSError as exc:
-        raise ServiceError(f"the service is stopped but {path} could not be removed: {exc}. "
-                           "Remove it by hand, then run systemctl daemon-reload.") from exc
-    _run([found, *commands[1][1:]], unit=unit, scope=scope)
-    return ServiceResult(unit, path, None, commands, ran=True)
+    for argv in commands[:-1]:
+        _run([found, *argv[1:]], unit=unit, scope=scope)  # stops it gracefully (SIGTERM)
+    for target in (path, *(c for c, _ in companions)):
+        try:
+            target.unlink()
+        except OSError as exc:
+            raise ServiceError(f"the service is stopped but {target} could not be removed: "
+                               f"{exc}. Remove it by hand, then run systemctl daemon-reload."
+                               ) from exc
+    _run([found, *commands[-1][1:]], unit=unit, scope=scope)
+    return ServiceResult(unit, path, None, tuple(commands), ran=True, companions=companions)
 
 
 def status(name: str, scope: str = "user", *, systemctl: str = "systemctl",
            run_status_json: Callable[[], Mapping[str, Any]] | None = None,
            directory: Path | None = None) -> dict[str, Any]:
-    """The service's systemd state and, optionally, its run's ``fw status --json`` fields.
+    """The service's systemd state, its heartbeat timer's and, optionally, its run's
+    ``fw status --json`` fields.
 
     Parameters
     ----------
@@ -518,8 +622,8 @@ def status(name: str, scope: str = "user", *, systemctl: str = "systemctl",
     dict
         ``unit``, ``scope``, ``unit_path``, ``installed`` (the unit file exists), ``load_state``,
         ``active_state``, ``sub_state``, ``main_pid`` (None when not running), ``started_at``
-        (systemd's text, None when never started), ``restarts``, ``result``, ``run``,
-        ``run_error``.
+        (systemd's text, None when never started), ``restarts``, ``result``, ``heartbeat``
+        (see :func:`heartbeat_status`), ``run``, ``run_error``.
 
     Raises
     ------
@@ -527,14 +631,13 @@ def status(name: str, scope: str = "user", *, systemctl: str = "systemctl",
         systemctl is missing or fails.
     """
     unit = _unit(name)
-    path = Path(directory or unit_dir(scope)) / unit
+    folder = Path(directory or unit_dir(scope))
+    path = folder / unit
     found = _find_systemctl(systemctl)
     if found is None:
         raise ServiceError(f"{systemctl!r} was not found on PATH, so the service state is "
                            "unknown; this host does not seem to run systemd.")
-    argv = [*_systemctl_words(found, scope), "show", unit,
-            "--property=" + ",".join(SHOW_PROPERTIES)]
-    props = parse_show(_run(argv, unit=unit, scope=scope))
+    props = _show(found, scope, unit, SHOW_PROPERTIES)
     out: dict[str, Any] = {
         "unit": unit, "scope": scope, "unit_path": str(path), "installed": path.exists(),
         "load_state": props.get("LoadState") or None,
@@ -544,6 +647,7 @@ def status(name: str, scope: str = "user", *, systemctl: str = "systemctl",
         "started_at": props.get("ExecMainStartTimestamp") or None,
         "restarts": _positive_int(props.get("NRestarts")) or 0,
         "result": props.get("Result") or None,
+        "heartbeat": heartbeat_status(found, unit, scope, folder),
         "run": None, "run_error": None,
     }
     if run_status_json is not None:
@@ -554,11 +658,57 @@ def status(name: str, scope: str = "user", *, systemctl: str = "systemctl",
     return out
 
 
+def heartbeat_status(systemctl: str, unit: str, scope: str, folder: Path) -> dict[str, Any]:
+    """The heartbeat timer of ``unit``: its state and the outcome of the last check.
+
+    Returns
+    -------
+    dict
+        ``timer``, ``installed`` (its unit file exists), ``load_state``, ``active_state``,
+        ``sub_state``, ``last_trigger`` (systemd's text, None when it never fired),
+        ``last_result`` (``success``, ``exit-code``...), ``last_exit_status`` (0 ok, 1 silent),
+        ``last_check_at``.
+    """
+    check, timer = heartbeat_unit_names(unit)
+    props = _show(systemctl, scope, timer, TIMER_PROPERTIES)
+    ran = _show(systemctl, scope, check, CHECK_PROPERTIES)
+    status_text = (ran.get("ExecMainStatus") or "").strip()
+    return {
+        "timer": timer, "installed": (folder / timer).exists(),
+        "load_state": props.get("LoadState") or None,
+        "active_state": props.get("ActiveState") or None,
+        "sub_state": props.get("SubState") or None,
+        "last_trigger": _show_time(props.get("LastTriggerUSec")),
+        "last_result": ran.get("Result") or None,
+        "last_exit_status": int(status_text) if status_text.isdigit() else None,
+        "last_check_at": _show_time(ran.get("ExecMainExitTimestamp")),
+    }
+
+
+def _show(systemctl: str, scope: str, unit: str, properties: Sequence[str]) -> dict[str, str]:
+    argv = [*_systemctl_words(systemctl, scope), "show", unit, "--property=" + ",".join(properties)]
+    return parse_show(_run(argv, unit=unit, scope=scope))
+
+
+def _show_time(text: str | None) -> str | None:
+    # systemctl show prints "n/a" (or nothing) for a time that never happened
+    text = (text or "").strip()
+    return None if text in ("", "n/a", "0") else text
+
+
 def installed_units(scope: str = "user", directory: Path | None = None,
                     prefix: str = "fw-") -> list[str]:
-    """Unit files named ``<prefix>*.service`` in the unit folder of ``scope``, sorted."""
+    """Service unit files named ``<prefix>*.service`` in the unit folder of ``scope``, sorted;
+    the heartbeat checks that :func:`install` writes beside them are not listed."""
     folder = Path(directory or unit_dir(scope))
-    return sorted(p.name for p in folder.glob(f"{prefix}*.service") if p.is_file())
+    names = [p.name for p in folder.glob(f"{prefix}*.service") if p.is_file()]
+    return sorted(n for n in names if not _is_heartbeat_check(folder, n))
+
+
+def _is_heartbeat_check(folder: Path, name: str) -> bool:
+    # <x>-heartbeat.service with its <x>-heartbeat.timer beside it was written by install()
+    stem = name.removesuffix(".service")
+    return stem.endswith(HEARTBEAT_SUFFIX) and (folder / f"{stem}.timer").is_file()
 
 
 def unit_command(name: str, scope: str = "user", directory: Path | None = None
@@ -618,8 +768,22 @@ def _utc(t: object, what: str) -> pd.Timestamp:
     return stamp.tz_convert("UTC")
 
 
+def default_grace(schedule_interval_seconds: float | str) -> float:
+    """Seconds a bar of this interval may be late before :func:`heartbeat_due` calls it missing.
+
+    The live feed waits ``settle`` seconds after a close, and up to ``max_wait`` more for a bar
+    that is slow to appear before it skips it; a restart after a crash needs ``RestartSec`` and
+    a warm-up read. The default is the feed's worst wait (its defaults) plus
+    :data:`HEARTBEAT_MARGIN`: 663 s for intraday bars, 780 s for daily ones.
+    """
+    from live.alpaca_feed import LiveFeedSpec
+
+    feed = LiveFeedSpec(interval=_interval_name(schedule_interval_seconds))
+    return feed.settle_seconds + feed.max_wait + HEARTBEAT_MARGIN
+
+
 def heartbeat_due(last_bar_time: object, now: object, schedule_interval_seconds: float | str,
-                  grace: float) -> bool:
+                  grace: float | None = None) -> bool:
     """Whether the runner has been silent too long: a bar that closed more than ``grace``
     seconds ago during market hours has not been processed.
 
@@ -638,9 +802,9 @@ def heartbeat_due(last_bar_time: object, now: object, schedule_interval_seconds:
     schedule_interval_seconds : float or str
         Bar length: 60, 300, 900, 1800, 3600 or 86400 seconds, or the interval name
         (``"1Min"`` ... ``"1Day"``).
-    grace : float
+    grace : float, optional
         Seconds allowed after a bar close before it counts as missing (settle time, data
-        delay), >= 0.
+        delay), >= 0; default :func:`default_grace` of the interval.
 
     Returns
     -------
@@ -650,6 +814,8 @@ def heartbeat_due(last_bar_time: object, now: object, schedule_interval_seconds:
     from live.clock import BarSchedule, session_state
 
     interval = _interval_name(schedule_interval_seconds)
+    if grace is None:
+        grace = default_grace(interval)
     if not (isinstance(grace, int | float) and math.isfinite(grace) and grace >= 0):
         raise ConfigError(f"heartbeat grace {grace!r} is invalid; expected seconds >= 0.")
     now_t = _utc(now, "now")

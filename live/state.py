@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from framework.errors import ConfigError
+from framework.errors import ConfigError, StorageError
 from framework.paths import home_subdir
 from framework.risk._layout import G_BREAKER
 from framework.risk.state import BREAKER_STATES
 from framework.types import FIELDS, Bars, SymbolInfo
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _META = sa.MetaData()
 
 RUNS = sa.Table(
@@ -140,6 +143,15 @@ PREDICTIONS = sa.Table(
     sa.Column("role", sa.String, nullable=False),  # "live" (traded) or "shadow" (challenger)
     sa.Column("probability", sa.Float),
 )
+UPTIME = sa.Table(
+    "uptime", _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String, nullable=False, index=True),
+    sa.Column("started_at", sa.String, nullable=False),
+    sa.Column("last_beat_at", sa.String, nullable=False),
+    sa.Column("ended_at", sa.String),  # None: open (or its process died after last_beat_at)
+    sa.Column("reason", sa.String),
+)
 VERSIONS = sa.Table(
     "schema_version", _META,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -162,12 +174,17 @@ def _v3(conn: sa.Connection) -> None:
     PREDICTIONS.create(conn, checkfirst=True)  # _v1 of this version already created it
 
 
+def _v4(conn: sa.Connection) -> None:
+    UPTIME.create(conn, checkfirst=True)
+
+
 # version -> (description, step); append new versions, never edit applied ones
 MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
     (1, "initial schema: runs, bars, decisions, orders, fills, positions, equity, risk, "
         "events, errors, broker_state", _v1),
     (2, "orders.stop_price: resting protective stop orders", _v2),
     (3, "predictions: live and shadow model probabilities per bar and symbol", _v3),
+    (4, "uptime: health spans of the runner process (uptime accounting)", _v4),
 )
 
 
@@ -199,6 +216,7 @@ class Store:
             self.engine = sa.create_engine(self.url)
             if self.engine.dialect.name == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "handle_error", self._storage_failure)
             self.migrate()
         except (sa.exc.ArgumentError, sa.exc.OperationalError) as exc:
             raise ConfigError(
@@ -232,6 +250,43 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # -- storage health ---------------------------------------------------------------------
+    def _storage_failure(self, context) -> None:
+        """SQLAlchemy ``handle_error`` hook: a full, read-only or failing disk becomes a
+        :class:`StorageError` (trading must stop) instead of a generic database error."""
+        why = storage_failure(context.original_exception)
+        if why is not None:
+            raise StorageError(
+                f"the state database {self.url} cannot be written: {why} "
+                f"({context.original_exception}). Trading stopped; nothing unstored was sent. "
+                "Free disk space (or make the database writable), then restart fw paper: it "
+                "reconciles with the broker and continues."
+            ) from context.original_exception
+
+    def database_path(self) -> Path | None:
+        """The SQLite file behind the store, or None (in-memory or another database)."""
+        name = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not name or name == ":memory:" or name.startswith("file:"):
+            return None
+        return Path(name)
+
+    def check_space(self, min_free_bytes: int) -> None:
+        """Raise :class:`StorageError` when the SQLite file's disk has less free space than
+        ``min_free_bytes``: halting before the disk is full keeps every write whole."""
+        path = self.database_path()
+        if path is None or min_free_bytes <= 0:
+            return
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError as exc:
+            raise StorageError(f"cannot read the free space of {path.parent}: {exc}") from exc
+        if free < min_free_bytes:
+            raise StorageError(
+                f"only {free / 2**20:.0f} MiB free on the disk of {path} (fw paper needs "
+                f"{min_free_bytes / 2**20:.0f} MiB, --min-free-mb). Trading stopped before the "
+                "disk fills. Free space (old backups in FW_HOME/backups, old logs), then restart fw paper."
+            )
 
     # -- runs -------------------------------------------------------------------------------
     def create_run(self, run_id: str, strategy: str, symbols: Sequence[str], config: Mapping) -> None:
@@ -437,6 +492,14 @@ class Store:
     def events(self, run_id: str, limit: int = 20) -> list[dict[str, Any]]:
         return self._latest(EVENTS, run_id, limit)
 
+    def last_event(self, run_id: str, kind: str) -> dict[str, Any] | None:
+        """The newest event of ``kind``, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(EVENTS).where(
+                (EVENTS.c.run_id == run_id) & (EVENTS.c.kind == kind)).order_by(
+                EVENTS.c.id.desc()).limit(1)).mappings().first()
+        return dict(row) if row is not None else None
+
     def error(self, run_id: str, message: str, detail: str = "") -> None:
         record = {"run_id": run_id, "time": now_iso(), "message": message, "detail": detail}
         with self.engine.begin() as conn:
@@ -456,6 +519,30 @@ class Store:
                 table.c.id.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in reversed(rows)]
 
+    # -- uptime (health spans, see live.uptime) ---------------------------------------------
+    def open_span(self, run_id: str, at: str) -> int:
+        """Start a health span at ``at`` (ISO UTC); returns its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.insert(UPTIME).values(
+                run_id=run_id, started_at=at, last_beat_at=at))
+        return int(result.inserted_primary_key[0])
+
+    def extend_span(self, span_id: int, at: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(UPTIME).where(UPTIME.c.id == span_id).values(last_beat_at=at))
+
+    def close_span(self, span_id: int, at: str, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(UPTIME).where(UPTIME.c.id == span_id).values(
+                last_beat_at=at, ended_at=at, reason=reason))
+
+    def spans(self, run_id: str) -> list[dict[str, Any]]:
+        """Every health span of a run, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(UPTIME).where(UPTIME.c.run_id == run_id)
+                                .order_by(UPTIME.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
     def save_broker_state(self, run_id: str, broker: str, data: Mapping) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.delete(BROKER_STATE).where(BROKER_STATE.c.run_id == run_id))
@@ -467,6 +554,21 @@ class Store:
             row = conn.execute(sa.select(BROKER_STATE.c.data).where(
                 BROKER_STATE.c.run_id == run_id)).first()
         return None if row is None else json.loads(row[0])
+
+
+# SQLite primary result codes of a disk that cannot take writes
+_SQLITE_STORAGE = {8: "the database is read-only", 10: "disk I/O error", 13: "the disk is full"}
+_STORAGE_WORDS = (("no space left", "the disk is full"), ("disk is full", "the disk is full"),
+                  ("read-only", "the database is read-only"),
+                  ("readonly", "the database is read-only"), ("disk i/o error", "disk I/O error"))
+
+
+def storage_failure(exc: BaseException | None) -> str | None:
+    """Why ``exc`` means the disk cannot take writes, or None for other database errors."""
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) is not None:
+        return _SQLITE_STORAGE.get(exc.sqlite_errorcode & 0xFF)
+    text = str(exc).lower()
+    return next((why for words, why in _STORAGE_WORDS if words in text), None)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

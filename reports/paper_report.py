@@ -25,6 +25,7 @@ from framework.paper_metrics import (
     monthly_returns,
     paper_metrics,
     positions_over_time,
+    uptime_detail,
 )
 from framework.paper_record import PaperRecord, benchmark_returns, equity_returns, record_trips
 from reports.plots import PNG_DPI, naive_utc, new_figure, quiet_plotting
@@ -235,8 +236,7 @@ def _activity(m: dict, trips: pd.DataFrame) -> Section:
 
 def _health(m: dict) -> Section:
     rows = (
-        ("uptime", f"{pct(m['uptime'], 1)} ({m['sessions_processed']} of {m['sessions_expected']} "
-                   "sessions processed)"),
+        ("uptime", f"{pct(m['uptime'], 1)} ({uptime_detail(m)})"),
         ("errors", str(m["errors"])), ("warnings", str(m["warnings"])),
         ("breaker trips", str(m["breaker_trips"])), ("halts", str(m["halts"])),
         ("crashes (restarts without a clean end)", str(m["crashes"])),

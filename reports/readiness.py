@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from framework.errors import ConfigError, unknown_name_message
-from framework.paper_metrics import paper_metrics
+from framework.paper_metrics import paper_metrics, uptime_detail
 from framework.paper_record import PaperRecord
 from reports.paper_report import interval, num, pct
 
@@ -156,7 +156,7 @@ def _criteria(m: Mapping, spec: ReadinessSpec) -> list[ReadinessRow]:
                      not failures, "; ".join(failures)),
         ReadinessRow("uptime", CRITERION, pct(m["uptime"], 1), f"> {pct(spec.min_uptime, 0)}",
                      _ok(m["uptime"], lambda v: v > spec.min_uptime),
-                     f"{m['sessions_processed']} of {m['sessions_expected']} sessions processed"),
+                     uptime_detail(m)),
     ]
 
 

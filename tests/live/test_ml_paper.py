@@ -420,18 +420,21 @@ def test_model_watch_stores_live_and_shadow_predictions_and_checks_every_n_bars(
 
 
 # -- the store's schema ---------------------------------------------------------------------------
-def test_a_version_2_database_migrates_to_3_and_gains_the_predictions_table(tmp_path):
+def test_a_version_2_database_migrates_and_gains_the_predictions_and_uptime_tables(tmp_path):
     url = f"sqlite:///{tmp_path / 'v2.sqlite'}"
     Store(url).create_run("old", "ml_classifier", ["AAA"], {"params": {}})
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # what a database schema version 2 made looks like
         conn.execute(sa.text("DROP TABLE predictions"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 3"))
+        conn.execute(sa.text("DROP TABLE uptime"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 3"))
     engine.dispose()
-    assert "predictions" not in sa.inspect(sa.create_engine(url)).get_table_names()
+    tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
+    assert not tables & {"predictions", "uptime"}
 
     store = Store(url)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert {"predictions", "uptime"} <= set(sa.inspect(store.engine).get_table_names())
     assert store.run("old")["strategy"] == "ml_classifier"  # kept
     assert store.predictions("old").empty
     store.save_predictions("old", "2020-01-02", [

@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 
 from framework.errors import ConfigError, FwError
 from live.clock import BarSchedule, session_state
+from live.heartbeat import timer_units
 from live.service import (
     HealthServer,
     ServiceError,
     ServiceSpec,
     heartbeat_due,
+    heartbeat_unit_names,
     install,
     installed_units,
     judge,
@@ -44,7 +46,13 @@ if fail and fail in sys.argv[1:]:
     sys.stderr.write(os.environ.get("FAKE_SYSTEMCTL_STDERR", "boom") + "\\n")
     sys.exit(1)
 if "show" in sys.argv[1:]:
-    sys.stdout.write(open(os.environ["FAKE_SYSTEMCTL_SHOW"]).read())
+    unit = sys.argv[sys.argv.index("show") + 1]
+    name = "FAKE_SYSTEMCTL_SHOW"
+    if unit.endswith(".timer"):
+        name = "FAKE_SYSTEMCTL_SHOW_TIMER"
+    elif "-heartbeat." in unit:
+        name = "FAKE_SYSTEMCTL_SHOW_CHECK"
+    sys.stdout.write(open(os.environ.get(name) or os.environ["FAKE_SYSTEMCTL_SHOW"]).read())
 """
 
 RUNNING = """LoadState=loaded
@@ -56,6 +64,18 @@ NRestarts=3
 Result=success
 """
 
+TIMER_WAITING = """LoadState=loaded
+ActiveState=active
+SubState=waiting
+LastTriggerUSec=Tue 2024-01-09 15:20:00 UTC
+"""
+CHECK_SILENT = """Result=exit-code
+ExecMainStatus=1
+ExecMainExitTimestamp=Tue 2024-01-09 15:20:01 UTC
+"""
+UNIT = "fw-paper-sma_cross.service"
+CHECK, TIMER = "fw-paper-sma_cross-heartbeat.service", "fw-paper-sma_cross-heartbeat.timer"
+
 
 class FakeSystemctl:
     """A ``systemctl`` first on PATH that records its arguments and prints canned output."""
@@ -66,12 +86,18 @@ class FakeSystemctl:
         self.log = root / "systemctl.log"
         self.show = root / "show.txt"
         self.show.write_text(RUNNING)
+        self.show_timer = root / "show-timer.txt"
+        self.show_timer.write_text(TIMER_WAITING)
+        self.show_check = root / "show-check.txt"
+        self.show_check.write_text(CHECK_SILENT)
         script = self.bin / "systemctl"
         script.write_text(FAKE_SYSTEMCTL.format(python=sys.executable))
         script.chmod(0o755)
         monkeypatch.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}")
         monkeypatch.setenv("FAKE_SYSTEMCTL_LOG", str(self.log))
         monkeypatch.setenv("FAKE_SYSTEMCTL_SHOW", str(self.show))
+        monkeypatch.setenv("FAKE_SYSTEMCTL_SHOW_TIMER", str(self.show_timer))
+        monkeypatch.setenv("FAKE_SYSTEMCTL_SHOW_CHECK", str(self.show_check))
         # never reach the real systemd: the fake must be the one found
         assert shutil.which("systemctl") == str(script)
 
@@ -182,15 +208,24 @@ def test_install_writes_unit_and_enables_it(fake, tmp_path):
     path = tmp_path / "config" / "systemd" / "user" / "fw-paper-sma_cross.service"
     assert result.ran and result.unit_path == path
     assert path.read_text() == unit_text(spec)
-    assert fake.calls() == [["--user", "daemon-reload"],
-                            ["--user", "enable", "--now", "fw-paper-sma_cross.service"]]
+    # the heartbeat check and its timer beside it, and only the timer enabled
+    for name, text in timer_units(spec).items():
+        assert (path.parent / name).read_text() == text
+    assert [p for p, _ in result.companions] == [path.parent / CHECK, path.parent / TIMER]
+    assert fake.calls() == [["--user", "daemon-reload"], ["--user", "enable", "--now", UNIT],
+                            ["--user", "enable", "--now", TIMER]]
     assert any("enable-linger" in n for n in result.notes)
+    assert any(f"journalctl --user -u {CHECK}" in n for n in result.notes)
+    assert f"heartbeat unit {TIMER}: {path.parent / TIMER}" in result.lines()
 
 
 def test_install_system_scope_has_no_user_flag(fake, tmp_path):
     result = install(_spec(scope="system", user="trader"), directory=tmp_path / "etc")
     assert (tmp_path / "etc" / "fw-paper-sma_cross.service").exists()
-    assert fake.calls() == [["daemon-reload"], ["enable", "--now", "fw-paper-sma_cross.service"]]
+    assert (tmp_path / "etc" / TIMER).exists() and (tmp_path / "etc" / CHECK).exists()
+    assert "User=trader" in _lines((tmp_path / "etc" / CHECK).read_text())
+    assert fake.calls() == [["daemon-reload"], ["enable", "--now", UNIT],
+                            ["enable", "--now", TIMER]]
     assert not any("linger" in n for n in result.notes)
 
 
@@ -207,6 +242,11 @@ def test_install_refuses_a_different_unit_unless_forced(fake):
     result = install(changed, force=True)
     assert "QQQ" in result.unit_path.read_text()
     assert fake.calls()[n_calls:][-1] == ["--user", "try-restart", "fw-paper-sma_cross.service"]
+    # a new check period rewrites the timer without --force and restarts it
+    n_calls = len(fake.calls())
+    install(changed, heartbeat_every=60)
+    assert "OnUnitInactiveSec=60s" in _lines((first.unit_path.parent / TIMER).read_text())
+    assert fake.calls()[n_calls:][-1] == ["--user", "try-restart", TIMER]
 
 
 def test_dry_run_writes_and_runs_nothing(fake, tmp_path):
@@ -214,10 +254,16 @@ def test_dry_run_writes_and_runs_nothing(fake, tmp_path):
     assert not result.ran and not result.unit_path.exists()
     assert fake.calls() == []
     assert result.unit_text == unit_text(_spec())
+    assert dict((p.name, t) for p, t in result.companions) == timer_units(_spec())
+    assert not any(p.exists() for p, _ in result.companions)
     assert [c[1:] for c in result.commands] == [
-        ("--user", "daemon-reload"), ("--user", "enable", "--now", "fw-paper-sma_cross.service")]
+        ("--user", "daemon-reload"), ("--user", "enable", "--now", UNIT),
+        ("--user", "enable", "--now", TIMER)]
     assert any(line.startswith("would run: systemctl --user enable") for line in result.lines())
-    assert uninstall("fw-paper-sma_cross", dry_run=True).ran is False
+    gone = uninstall("fw-paper-sma_cross", dry_run=True)
+    assert gone.ran is False and [c[1:] for c in gone.commands] == [
+        ("--user", "disable", "--now", TIMER), ("--user", "disable", "--now", UNIT),
+        ("--user", "daemon-reload")]
     assert fake.calls() == []
 
 
@@ -230,7 +276,9 @@ def test_missing_systemctl_gives_the_unit_and_manual_steps(tmp_path, monkeypatch
     assert "not found on PATH" in message
     assert "ExecStart=" in message and "systemctl --user enable --now" in message
     assert info.value.unit_text == unit_text(_spec())
-    assert info.value.manual_steps[-1] == "systemctl --user enable --now fw-paper-sma_cross.service"
+    assert "OnUnitInactiveSec=300s" in message  # the timer is in the message too
+    assert info.value.manual_steps[-2:] == (f"systemctl --user enable --now {UNIT}",
+                                            f"systemctl --user enable --now {TIMER}")
     assert not (tmp_path / "config").exists()
     with pytest.raises(ServiceError, match="not found"):
         status("fw-paper-sma_cross")
@@ -252,8 +300,16 @@ def test_systemctl_failure_is_explained(fake, monkeypatch, stderr, hint):
 def test_status_parses_show_and_adds_the_run(fake):
     install(_spec())
     got = status("fw-paper-sma_cross", run_status_json=lambda: {"run_id": "r", "bars": 5})
-    assert fake.calls()[-1][:3] == ["--user", "show", "fw-paper-sma_cross.service"]
-    assert fake.calls()[-1][3].startswith("--property=") and "NRestarts" in fake.calls()[-1][3]
+    shows = fake.calls()[-3:]
+    assert [c[:3] for c in shows] == [["--user", "show", UNIT], ["--user", "show", TIMER],
+                                      ["--user", "show", CHECK]]
+    assert shows[0][3].startswith("--property=") and "NRestarts" in shows[0][3]
+    assert "LastTriggerUSec" in shows[1][3]
+    assert got["heartbeat"] == {
+        "timer": TIMER, "installed": True, "load_state": "loaded", "active_state": "active",
+        "sub_state": "waiting", "last_trigger": "Tue 2024-01-09 15:20:00 UTC",
+        "last_result": "exit-code", "last_exit_status": 1,
+        "last_check_at": "Tue 2024-01-09 15:20:01 UTC"}
     assert got["installed"] is True
     assert (got["active_state"], got["sub_state"], got["main_pid"]) == ("active", "running", 4242)
     assert got["restarts"] == 3 and got["result"] == "success"
@@ -268,8 +324,14 @@ def test_status_of_a_stopped_unit_and_a_run_that_is_missing(fake):
     def no_run():
         raise ConfigError("no paper runs in sqlite:///x")
 
+    fake.show_timer.write_text("LoadState=not-found\nActiveState=inactive\nSubState=dead\n"
+                               "LastTriggerUSec=n/a\n")
+    fake.show_check.write_text("Result=success\nExecMainStatus=0\nExecMainExitTimestamp=\n")
     got = status("fw-paper-x.service", scope="system", run_status_json=no_run)
     assert fake.calls()[-1][0] == "show"  # no --user for the system scope
+    beat = got["heartbeat"]
+    assert beat["installed"] is False and beat["last_trigger"] is None
+    assert beat["last_check_at"] is None and beat["last_exit_status"] == 0
     assert got["main_pid"] is None and got["started_at"] is None and got["restarts"] == 0
     assert got["installed"] is False and got["load_state"] == "not-found"
     assert got["run"] is None and "no paper runs" in got["run_error"]
@@ -277,18 +339,42 @@ def test_status_of_a_stopped_unit_and_a_run_that_is_missing(fake):
 
 def test_uninstall_stops_removes_and_reloads(fake):
     path = install(_spec()).unit_path
+    folder = path.parent
+    assert sorted(p.name for p in folder.iterdir()) == sorted([UNIT, CHECK, TIMER])
     result = uninstall("fw-paper-sma_cross")
-    assert result.ran and not path.exists()
-    assert fake.calls()[-2:] == [["--user", "disable", "--now", "fw-paper-sma_cross.service"],
+    assert result.ran and list(folder.iterdir()) == []  # all three files are gone
+    # the timer stops first: no check runs against a runner that is stopping
+    assert fake.calls()[-3:] == [["--user", "disable", "--now", TIMER],
+                                 ["--user", "disable", "--now", UNIT],
                                  ["--user", "daemon-reload"]]
     with pytest.raises(ServiceError, match="nothing to uninstall"):
         uninstall("fw-paper-sma_cross")
+
+
+def test_uninstall_of_a_unit_installed_before_the_heartbeat(fake, tmp_path):
+    folder = tmp_path / "config" / "systemd" / "user"
+    folder.mkdir(parents=True)
+    (folder / UNIT).write_text(unit_text(_spec()))
+    result = uninstall("fw-paper-sma_cross")
+    assert result.ran and not (folder / UNIT).exists() and result.companions == ()
+    assert fake.calls() == [["--user", "disable", "--now", UNIT], ["--user", "daemon-reload"]]
+
+
+def test_main_unit_does_not_restart_when_storage_fails():
+    lines = _lines(unit_text(_spec()))
+    assert "RestartPreventExitStatus=74" in lines
+    at = lines.index("RestartPreventExitStatus=74")
+    comment = " ".join(x for x in lines[at - 3:at] if x.startswith("#"))
+    assert "disk full" in comment
+    assert "systemctl --user restart fw-paper-sma_cross.service" in comment
+    assert heartbeat_unit_names("spy") == ("spy-heartbeat.service", "spy-heartbeat.timer")
 
 
 def test_installed_units_and_their_command(fake):
     spec = _spec(args=("--set", 'label=a "b" 5%', "--db", "sqlite:////srv/$x.sqlite"))
     install(spec)
     install(_spec(name="fw-other"))
+    # the heartbeat checks beside them are not services of their own
     assert installed_units() == ["fw-other.service", "fw-paper-sma_cross.service"]
     assert unit_command("fw-paper-sma_cross") == list(spec.command)
     assert unit_command("fw-missing") is None
