@@ -6,6 +6,10 @@ Usage (needs only ``python3`` >= 3.11 on the machine)::
     python3 bootstrap.py demo   # install fw, run a walk-forward backtest on the embedded data
     python3 bootstrap.py test   # install fw with its test extras, run lint, layers and all tests
 
+and, for a paper-trading server (docs/deployment.md)::
+
+    python3 bootstrap.py live   # install fw with the live (alpaca-py, apprise) and ml extras
+
 The environment lives in ``.venv`` next to this file. Installation is skipped when ``setup.cfg``
 has not changed since the last successful install (a stamp file records its hash), so repeated
 runs start immediately.
@@ -64,8 +68,14 @@ def test() -> None:
     _run([PYTHON, "-m", "pytest", "-n", "2", "-q"], env=env)
 
 
+def live() -> None:
+    _ensure_env("live,ml")
+    _run([BIN / "fw", "--help"], stdout=subprocess.DEVNULL)  # the install works
+    print(f"fw is installed with its live and ml extras: {BIN / 'fw'}")
+
+
 def main(argv: list[str]) -> int:
-    jobs = {"demo": demo, "test": test}
+    jobs = {"demo": demo, "test": test, "live": live}
     if len(argv) != 1 or argv[0] not in jobs:
         print(__doc__)
         return 2
