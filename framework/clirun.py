@@ -54,8 +54,10 @@ def resolve_params(strategy: Strategy, sets: Sequence[str]) -> Params:
     return make_params(strategy.params_type, parse_overrides(strategy.params_type, sets))
 
 
-def load_run_bars(symbols: list[str] | None, data_dir: Path | None, start, end) -> Bars:
-    """Bars for a run: the named symbols, or SPY, or the embedded S&P 500 index."""
+def load_run_bars(symbols: list[str] | None, data_dir: Path | None, start, end,
+                  timeframe: str = "1d") -> Bars:
+    """Bars for a run: the named symbols, or SPY, or the embedded S&P 500 index; ``timeframe``
+    ``"1d"`` or an intraday length (``"1min"``: files such as ``SPY_1min.csv.gz``)."""
     from framework.data import available_symbols, load_bars
 
     if symbols is None:
@@ -71,7 +73,7 @@ def load_run_bars(symbols: list[str] | None, data_dir: Path | None, start, end) 
             symbols = ["SPY"]
         else:
             symbols = [EMBEDDED_BENCHMARK]
-    bars = load_bars(symbols, data_dir=data_dir, start=start, end=end)
+    bars = load_bars(symbols, data_dir=data_dir, start=start, end=end, timeframe=timeframe)
     if bars.n_bars < 2:
         raise DataError(
             f"no bars for {symbols} between {start or 'the start'} and {end or 'the end'}; "

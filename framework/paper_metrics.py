@@ -276,8 +276,7 @@ def _uptime(record: PaperRecord, lo, hi, coverage: float) -> dict[str, Any]:
     spans = record.spans
     if spans is None or spans.empty:
         return {"uptime": coverage, "uptime_basis": "sessions processed"}
-    first = pd.Timestamp(spans["started_at"].min())
-    first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
+    first = pd.to_datetime(spans["started_at"], utc=True, format="ISO8601").min()
     start = max(pd.Timestamp(lo), first)
     if not pd.Timestamp(hi) > start:
         return {"uptime": math.nan, "uptime_basis": "market hours"}
@@ -290,7 +289,9 @@ def _uptime(record: PaperRecord, lo, hi, coverage: float) -> dict[str, Any]:
 
 def uptime_detail(metrics: dict[str, Any]) -> str:
     """What the ``uptime`` figure of :func:`paper_metrics` measured, for people."""
-    if metrics.get("uptime_basis") == "market hours" and "uptime_hours" in metrics:
+    if metrics.get("uptime_basis") == "market hours":
+        if "uptime_hours" not in metrics:
+            return "no market hours of this period after the runner's first health span"
         return (f"runner healthy {metrics['uptime_hours']:.1f} of {metrics['market_hours']:.1f} "
                 f"market hours; longest outage {metrics['longest_outage_hours']:.1f} h")
     return (f"{metrics['sessions_processed']} of {metrics['sessions_expected']} sessions "

@@ -104,7 +104,8 @@ class Stepper:
         self.schedule = normalize_schedule(schedule)
         self.symbols = tuple(symbols)
         m = len(self.symbols)
-        self._times: list[pd.Timestamp] = []
+        self._last: pd.Timestamp | None = None  # the newest bar's time
+        self._ns = np.empty(0, np.int64)  # bar times (UTC ns), grown like the rows
         self._rows = {name: np.empty((0, m)) for name in FIELDS}
         self._n = 0
         self._info: dict[str, SymbolInfo] = {}
@@ -143,7 +144,8 @@ class Stepper:
         cached = self._history
         if cached is not None and cached.n_bars == self._n:
             return cached  # a live bar asks several times; the index is costly to rebuild
-        index = pd.DatetimeIndex(self._times, tz="UTC") if self._times else pd.DatetimeIndex([], tz="UTC")
+        # from int64 nanoseconds: building it from Timestamp objects cost O(n) Python work per bar
+        index = pd.DatetimeIndex(self._ns[: self._n].view("M8[ns]")).tz_localize("UTC")
         arrays = {name: self._rows[name][: self._n] for name in FIELDS}
         self._history = Bars(index=index, symbols=self.symbols, info=self._info, **arrays)
         return self._history
@@ -155,7 +157,7 @@ class Stepper:
             "strategy": self.strategy.name,
             "symbols": list(self.symbols),
             "n_bars": self._n,
-            "last_time": self._times[-1].isoformat() if self._times else None,
+            "last_time": self._last.isoformat() if self._last is not None else None,
             "step_state": self.step_state.tolist(),
             "last_target": self.last_target.tolist(),
         }
@@ -196,9 +198,9 @@ class Stepper:
     def _append(self, time: object, row: dict) -> None:
         stamp = pd.Timestamp(time)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        if self._times and stamp <= self._times[-1]:
+        if self._last is not None and stamp <= self._last:
             raise DataError(
-                f"bar at {stamp.isoformat()} is not after the last bar {self._times[-1].isoformat()}; "
+                f"bar at {stamp.isoformat()} is not after the last bar {self._last.isoformat()}; "
                 "bars must arrive in time order, once each."
             )
         m = len(self.symbols)
@@ -208,12 +210,16 @@ class Stepper:
                 grown = np.empty((capacity, m))
                 grown[: self._n] = self._rows[name][: self._n]
                 self._rows[name] = grown
+            ns = np.empty(capacity, np.int64)
+            ns[: self._n] = self._ns[: self._n]
+            self._ns = ns
         for name in FIELDS:
             values = np.asarray(row[name], dtype=np.float64).reshape(-1)
             if values.shape != (m,):
                 raise DataError(f"bar field {name!r} has {values.size} values; expected {m} (one per symbol).")
             self._rows[name][self._n] = values
-        self._times.append(stamp)
+        self._ns[self._n] = stamp.value
+        self._last = stamp
         self._n += 1
 
     def _decide(self) -> np.ndarray:

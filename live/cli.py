@@ -109,7 +109,8 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
                   "alpaca: Alpaca PAPER account and live bars (keys in APCA_API_KEY_ID / "
                   "APCA_API_SECRET_KEY).")
     @click.option("--interval", default="1Day", show_default=True,
-                  help="Live bar interval (alpaca): 1Min, 5Min, 15Min, 30Min, 1Hour or 1Day.")
+                  help="Bar interval: 1Min, 5Min, 15Min, 30Min, 1Hour or 1Day. Alpaca: the live "
+                  "bars; sim: the replayed files' bar length (1Min reads SPY_1min.csv.gz).")
     @click.option("--warmup-bars", type=int, default=300, show_default=True,
                   help="History loaded before a new run's first decision (alpaca).")
     @click.option("--max-bars", type=int, default=None,
@@ -136,7 +137,8 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
                   "full or read-only) trading stops cleanly with an alert and exit code 74.")
     @click.option("--health-port", type=int, default=None,
                   help="Serve GET /health and /status on 127.0.0.1:N for monitors "
-                  "(0 = any free port; /health is 503 when halted or stale).")
+                  "(0 = any free port; /health is 503 when halted, and when a bar is overdue by more "
+                  "than --health-max-lag).")
     @click.option("--health-max-lag", type=float, default=None,
                   help="Seconds a bar may be overdue (market hours) before /health fails.")
     @click.option("--max-clock-drift", default="5",

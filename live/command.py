@@ -66,7 +66,8 @@ class PaperSpec:
     broker : str
         ``"sim"`` (replay + simulated broker) or ``"alpaca"`` (paper account, live bars).
     interval : str
-        Live bar interval (``1Min`` ... ``1Day``); alpaca only.
+        Bar interval (``1Min`` ... ``1Day``): the live bars (alpaca) or the replayed files' bar
+        length (sim).
     warmup_bars, max_bars, poll, settle, max_wait
         Live feed pacing (see ``live.alpaca_feed.LiveFeedSpec``); alpaca only.
     max_clock_drift : float, optional
@@ -244,7 +245,8 @@ def _run_sim(strategy, spec, store, run_id, existing, symbols, schedule, params_
                     alerter=alerter, watch=watch)
     config = {
         "command": "paper", "strategy": strategy.name, **params_config,
-        "symbols": list(bars.symbols), "broker": "sim", "initial_cash": initial_cash,
+        "symbols": list(bars.symbols), "broker": "sim", "interval": spec.interval,
+        "initial_cash": initial_cash,
         "costs": sim.costs.to_dict(), "risk": risk.to_dict(), "dry_run": spec.dry_run,
         "data": {s: i.source for s, i in bars.info.items()}, "data_hash": bars.content_hash(),
         "git_revision": _git_revision(),
@@ -268,14 +270,21 @@ def _replay_bars(strategy, schedule, symbols, spec):
     """
     from framework.clirun import load_run_bars
 
-    bars = load_run_bars(symbols, spec.data_dir, spec.start, spec.end)
+    timeframe = replay_timeframe(spec.interval)
+    bars = load_run_bars(symbols, spec.data_dir, spec.start, spec.end, timeframe)
     if strategy.fit is None or spec.start is None:
         return bars, 0
     need = learned_history(strategy, schedule, spec)
-    wider = load_run_bars(list(bars.symbols), spec.data_dir, None, spec.end)
+    wider = load_run_bars(list(bars.symbols), spec.data_dir, None, spec.end, timeframe)
     first = int(wider.index.searchsorted(bars.index[0]))
     lead = min(first, need)
     return wider.iloc(slice(first - lead, wider.n_bars)), lead
+
+
+def replay_timeframe(interval: str) -> str:
+    """``--interval`` (``1Min`` ... ``1Hour``, ``1Day``) as a data timeframe (``1min``, ``1h``,
+    ``1d``): a replay reads the files of that bar length (``SPY_1min.csv.gz``)."""
+    return str(interval).replace("Hour", "h").replace("Day", "d").lower()
 
 
 def learned_history(strategy, schedule, spec) -> int:
@@ -379,6 +388,12 @@ def _check_resume(run: Mapping[str, Any], strategy: Strategy, spec: PaperSpec) -
         raise ConfigError(
             f"run {run['run_id']!r} trades with --broker {was_broker}; asked for --broker "
             f"{spec.broker}. Resume it with --broker {was_broker}, or choose another --run-id."
+        )
+    was_interval = run["config"].get("interval", "1Day")
+    if was_interval != spec.interval:
+        raise ConfigError(
+            f"run {run['run_id']!r} trades {was_interval} bars; asked for --interval "
+            f"{spec.interval}. Resume it with --interval {was_interval}, or choose another --run-id."
         )
     was_dry = bool(run["config"].get("dry_run", False))
     if was_dry != spec.dry_run:

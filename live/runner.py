@@ -76,7 +76,8 @@ class RunnerSpec:
         a longer window (they remember drawdowns and hysteresis).
     min_free_bytes : int
         Free space the state database's disk must keep: below it the runner stops with a
-        :class:`~framework.errors.StorageError` before writing the bar (0: no check).
+        :class:`~framework.errors.StorageError` before writing the bar (0: no check; ``fw
+        paper`` asks for 100 MiB, ``--min-free-mb``).
     """
 
     run_id: str
@@ -86,7 +87,7 @@ class RunnerSpec:
     record_features: bool = True
     size_buffer: float = 0.0
     regimes: bool = False
-    min_free_bytes: int = 100 * 2**20
+    min_free_bytes: int = 0
 
 
 def client_order_id(strategy: str, run_id: str, bar_time: str, symbol: str) -> str:
@@ -141,6 +142,7 @@ class Runner:
         self._alerter = alerter
         self.watch = watch  # live.ml_watch.ModelWatch of a learned strategy, else None
         self._account_cache = None
+        self._positions: dict[str, float] | None = None
         self._traded = False  # equity is recorded from the first traded bar on
         self._regimes: np.ndarray | None = None  # labels per history bar (spec.regimes)
         self._last_regime = -1
@@ -210,7 +212,7 @@ class Runner:
         return False
 
     def _position_differences(self) -> dict[str, tuple[float, float]]:
-        mine = self.store.positions(self.run_id)
+        mine = self._held()
         theirs = dict(self.broker.positions())
         return {s: (mine.get(s, 0.0), theirs.get(s, 0.0)) for s in self.symbols
                 if abs(mine.get(s, 0.0) - theirs.get(s, 0.0)) > _POSITION_TOLERANCE}
@@ -220,7 +222,7 @@ class Runner:
         the run halted; a deliberate ``fw halt`` is not a fault. For uptime accounting."""
         if self.halted_by is None:
             return True
-        if self.store.run(self.run_id)["kill_switch"] != "HALTED":  # fw resume cleared it
+        if self.store.kill_switch(self.run_id) != "HALTED":  # fw resume cleared it
             self.halted_by = None
             return True
         return False
@@ -261,6 +263,7 @@ class Runner:
         self.store.check_space(self.spec.min_free_bytes)  # halt before a write can fail halfway
         self.store.save_bar(self.run_id, when, self.symbols, bar.row())
         self._account_cache = None
+        self._positions = None  # another process (fw halt --flatten...) may have moved them
         if bar.warmup:
             self._warm(bar, when)
             return True
@@ -354,7 +357,7 @@ class Runner:
                                  f"{fill.price:g} by order {fill.client_order_id} (not this run's)")
                 continue
             j = self.symbols.index(fill.symbol)
-            old = self.store.positions(self.run_id).get(fill.symbol, 0.0)
+            old = self._held().get(fill.symbol, 0.0)
             position = old + fill.quantity
             stopped = ours[fill.client_order_id].get("stop_price") is not None
             if self.risk_state is not None:
@@ -368,6 +371,7 @@ class Runner:
                 "commission": fill.commission, "slippage": fill.slippage, "impact": fill.impact,
                 "time": fill.time,
             }, position, self.risk_state.to_dict() if self.risk_state is not None else None)
+            self._positions = None
             self._known_fills.add(fill.execution_id)
             if stopped:  # the engine drops what was left of the symbol's order too
                 self._cancel_open(fill.symbol, keep="")
@@ -496,40 +500,49 @@ class Runner:
                         f"{shares:.4g} shares at {at:.4g}", "warning")
 
     def _place_stops(self, index: int, when: str, orders: Sequence[Mapping[str, Any]]) -> None:
-        """Replace the resting stop orders with this close's levels: they rest at the broker
-        from the next bar's open, where the engine checks its stops against open/high/low.
+        """Make the resting stop orders match this close's levels: they rest at the broker from
+        the next bar's open, where the engine checks its stops against open/high/low. A resting
+        stop already at the right level and size stays (no cancel/replace churn every bar).
 
         A position this bar's order closes or flips gets no stop (a broker would refuse to
         hold the shares for both); one it reduces is protected for what remains."""
+        wanted = {} if self._kill_switch() == "HALTED" else self._wanted_stops(index, orders)
         for order in self.store.orders(self.run_id, _OPEN):
-            if order["stop_price"] is not None and order["bar_time"] < when:
-                try:
-                    self._copy_status(order["client_order_id"],
-                                      self.broker.cancel(order["client_order_id"]))
-                except BrokerError as exc:
-                    self._error(f"cancel stop {order['client_order_id']} failed", str(exc))
-        if self._kill_switch() == "HALTED":
-            return
+            if order["stop_price"] is None or order["bar_time"] >= when:
+                continue
+            if wanted.get(order["symbol"]) == (order["quantity"], order["stop_price"]):
+                del wanted[order["symbol"]]  # already resting where it should
+                continue
+            try:
+                self._copy_status(order["client_order_id"],
+                                  self.broker.cancel(order["client_order_id"]))
+            except BrokerError as exc:
+                self._error(f"cancel stop {order['client_order_id']} failed", str(exc))
+        rows = [{
+            "client_order_id": client_order_id(self.strategy.name, self.run_id, when, symbol)
+            + ":stop",
+            "bar_time": when, "symbol": symbol, "quantity": quantity, "stop_price": level,
+            "status": "new"} for symbol, (quantity, level) in wanted.items()]
+        self.store.add_orders(self.run_id, rows)
+        for row in rows:
+            self._submit(row)
+
+    def _wanted_stops(self, index: int, orders: Sequence[Mapping[str, Any]]
+                      ) -> dict[str, tuple[float, float]]:
+        """symbol -> (stop order quantity, stop level) the risk rules want resting now."""
         positions = self._position_vector()
-        inputs = self._risk_inputs()
-        levels = risk_live.stop_levels(self.risk_state, inputs, index, positions)
+        levels = risk_live.stop_levels(self.risk_state, self._risk_inputs(), index, positions)
         after = positions.copy()
         for order in orders:
             if order["status"] == "new" or order["status"] == "submitted":
                 after[self.symbols.index(order["symbol"])] += order["quantity"]
-        rows = []
+        wanted = {}
         for j, level in enumerate(levels):
             if not np.isfinite(level) or positions[j] == 0.0 or after[j] * positions[j] <= 0.0:
                 continue
             held = positions[j] if abs(after[j]) >= abs(positions[j]) else after[j]
-            rows.append({
-                "client_order_id": client_order_id(self.strategy.name, self.run_id, when,
-                                                   self.symbols[j]) + ":stop",
-                "bar_time": when, "symbol": self.symbols[j], "quantity": -float(held),
-                "stop_price": float(level), "status": "new"})
-        self.store.add_orders(self.run_id, rows)
-        for row in rows:
-            self._submit(row)
+            wanted[self.symbols[j]] = (-float(held), float(level))
+        return wanted
 
     def _apply_kill_switch(self, pending: np.ndarray) -> np.ndarray:
         """HALTED: nothing; REDUCING: only targets that shrink a position toward flat.
@@ -646,14 +659,21 @@ class Runner:
 
     # -- helpers --------------------------------------------------------------------------------
     def _kill_switch(self) -> str:
-        state = self.store.run(self.run_id)["kill_switch"]
+        state = self.store.kill_switch(self.run_id)
         if self.risk_state is not None and self.risk_state.breaker != "ACTIVE":
             # the more restrictive of the manual switch and the risk breaker
             return max(state, self.risk_state.breaker, key=KILL_STATES.index)
         return state
 
+    def _held(self) -> dict[str, float]:
+        """The stored positions, read once per bar (only this runner writes them: each stored
+        fill drops the copy)."""
+        if self._positions is None:
+            self._positions = self.store.positions(self.run_id)
+        return self._positions
+
     def _position_vector(self) -> np.ndarray:
-        held = self.store.positions(self.run_id)
+        held = self._held()
         return np.array([held.get(s, 0.0) for s in self.symbols])
 
     def _decision_rows(self, target, pending, orders, when) -> list[dict[str, Any]]:

@@ -87,7 +87,9 @@ class SessionServices:
         self.store, self.run_id, self.spec, self.alerter = store, run_id, spec, alerter
         self.reporter, self.clock = reporter, clock
         self._backup = backup
-        self._previous: pd.Timestamp | None = None
+        run = store.run(run_id)  # a resumed replay still reports the period it resumes across
+        self._previous: pd.Timestamp | None = (
+            pd.Timestamp(run["last_bar"]) if run is not None and run["last_bar"] else None)
         self._last_backup: datetime | None = None
         self.backups: list[str] = []
 

@@ -38,7 +38,10 @@ from live.broker import (
 )
 from live.feeds import ClosedBar
 
-_KEEP_FINAL = 256  # final orders the broker remembers (see SimBroker._forget_old_orders)
+_KEEP_FINAL = 64  # final orders the broker remembers (see SimBroker._forget_old_orders)
+# fills the broker remembers: the runner stores each bar's fills at the next bar, so the newest
+# few suffice; keeping all would make every save (one per bar) grow with the run's age
+_KEEP_FILLS = 64
 _QTY_DUST = 1e-9  # leftovers below this many shares are float noise, not open quantity
 
 
@@ -91,6 +94,7 @@ class SimBroker:
         self.marks = np.full(m, np.nan)
         self.orders: dict[str, dict[str, Any]] = {}
         self._fills: list[FillRecord] = []
+        self._fill_count = 0  # fills ever booked: names the next execution id
         window = int(self.spec.costs.impact_window)
         self._closes = np.full((0, m), np.nan)
         self._window = window
@@ -150,6 +154,7 @@ class SimBroker:
         return None if found is None else self._record(found)
 
     def fills(self) -> list[FillRecord]:
+        """The newest fills (the last ``_KEEP_FILLS``), oldest first."""
         return list(self._fills)
 
     # -- market data ------------------------------------------------------------------------------
@@ -235,7 +240,7 @@ class SimBroker:
         order["filled"] += qty
         order["value"] += qty * price
         record = FillRecord(
-            execution_id=f"{self.id_prefix}-{len(self._fills) + 1:08d}",
+            execution_id=f"{self.id_prefix}-{self._fill_count + 1:08d}",
             client_order_id=cid,
             symbol=self.symbols[j],
             quantity=qty,
@@ -246,6 +251,8 @@ class SimBroker:
             impact=impact,
         )
         self._fills.append(record)
+        self._fill_count += 1
+        del self._fills[:-_KEEP_FILLS]
         return record
 
     def _settle(self, cid: str, asked: float, slice_qty: float) -> None:
@@ -297,6 +304,7 @@ class SimBroker:
             "closes": [_nan_to_none(row) for row in self._closes.tolist()],
             "orders": list(self.orders.values()),
             "fills": [f.__dict__ for f in self._fills],
+            "fill_count": self._fill_count,
             "last_time": self.last_time,
             "id_prefix": self.id_prefix,
         }
@@ -316,6 +324,7 @@ class SimBroker:
         broker._closes = np.asarray(rows, np.float64).reshape(-1, m)
         broker.orders = {o["client_order_id"]: dict(o) for o in data["orders"]}
         broker._fills = [FillRecord(**f) for f in data["fills"]]
+        broker._fill_count = int(data.get("fill_count", len(broker._fills)))
         broker.last_time = data["last_time"]
         return broker
 

@@ -78,6 +78,8 @@ ORDERS = sa.Table(
     sa.Column("stop_price", sa.Float),  # set: a resting protective stop (schema v2)
     sa.Column("created_at", sa.String, nullable=False),
     sa.Column("updated_at", sa.String, nullable=False),
+    # the runner asks for a run's open orders several times a bar (schema v4)
+    sa.Index("ix_orders_run_status", "run_id", "status"),
 )
 FILLS = sa.Table(
     "fills", _META,
@@ -176,6 +178,7 @@ def _v3(conn: sa.Connection) -> None:
 
 def _v4(conn: sa.Connection) -> None:
     UPTIME.create(conn, checkfirst=True)
+    next(i for i in ORDERS.indexes if i.name == "ix_orders_run_status").create(conn, checkfirst=True)
 
 
 # version -> (description, step); append new versions, never edit applied ones
@@ -184,7 +187,8 @@ MIGRATIONS: tuple[tuple[int, str, Callable[[sa.Connection], None]], ...] = (
         "events, errors, broker_state", _v1),
     (2, "orders.stop_price: resting protective stop orders", _v2),
     (3, "predictions: live and shadow model probabilities per bar and symbol", _v3),
-    (4, "uptime: health spans of the runner process (uptime accounting)", _v4),
+    (4, "uptime: health spans of the runner process (uptime accounting); index of orders "
+        "by run and status", _v4),
 )
 
 
@@ -308,6 +312,12 @@ class Store:
         for key in ("stepper", "last_target"):
             out[key] = json.loads(out[key]) if out[key] else None
         return out
+
+    def kill_switch(self, run_id: str) -> str | None:
+        """The run's kill switch alone (the runner reads it several times a bar)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(RUNS.c.kill_switch).where(
+                RUNS.c.run_id == run_id)).scalar()
 
     def runs(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -532,3 +532,35 @@ def test_health_stop_frees_the_port():
     server.stop()  # idempotent
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "/health", timeout=2)
+
+
+# -- the real systemd parser -------------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="systemd-analyze is not installed (Debian package systemd)")
+@pytest.mark.parametrize("scope", ["user", "system"])
+def test_units_pass_systemd_analyze_verify(tmp_path, scope):
+    """systemd's own parser reads the main unit and the heartbeat pair without a warning:
+    unknown keys or bad values are only warnings (exit 0), so stderr must be empty too."""
+    import getpass
+    import subprocess
+
+    env = tmp_path / "fw.env"
+    env.write_text("APCA_API_KEY_ID=x\n")
+    spec = ServiceSpec("sma_cross", args=("--broker", "alpaca", "--symbols", "SPY"),
+                       run_id="spy-live", scope=scope, env_file=env, fw_home=tmp_path / "home",
+                       user=getpass.getuser() if scope == "system" else None)
+    (tmp_path / "home").mkdir()
+    files = {spec.unit_name: unit_text(spec), **timer_units(spec)}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    paths = [str(tmp_path / name) for name in files]
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", *paths],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+
+    # and it is a real check: a bad value is reported
+    bad = tmp_path / f"bad-{spec.unit_name}"
+    bad.write_text(unit_text(spec).replace("Restart=on-failure", "Restart=sometimes"))
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert "sometimes" in done.stderr
