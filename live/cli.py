@@ -191,7 +191,7 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
         console = _console()
         health = None
         if health_port is not None:
-            from live.service import HealthServer
+            from live.health import HealthServer
 
             health = HealthServer(_health_status(db, spec.run_id), port=health_port,
                                   max_lag_seconds=health_max_lag,

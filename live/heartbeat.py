@@ -4,7 +4,7 @@ A runner cannot report its own death (a crash, a kill, a hung feed, a full disk)
 ``fw service install`` also installs a systemd timer (:func:`timer_units`) that runs
 ``fw service heartbeat`` every few minutes. Each check is a fresh process:
 :func:`check_heartbeat` reads the run from the state database, judges its silence with
-:func:`live.service.heartbeat_due` (market hours only, so nights, weekends and holidays never
+:func:`live.health.heartbeat_due` (market hours only, so nights, weekends and holidays never
 alert), and alerts through the run's alert channel.
 
 What a check must remember from the previous ones (a silence is open, when it last alerted) is
@@ -29,17 +29,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from framework.errors import ConfigError, FwError
+from live.health import default_grace, heartbeat_due
 from live.service import (
     HEARTBEAT_EVERY,
     SCOPES,
     ServiceSpec,
-    default_grace,
     exec_line,
-    heartbeat_due,
     heartbeat_unit_names,
     service_environment,
 )
-from live.state import EVENTS, Store
+from live.state import Store
 
 KIND = "heartbeat"  # the event kind of the check's memory, and the alert kind
 STATUSES: tuple[str, ...] = ("ok", "silent", "recovered", "idle")
@@ -56,7 +55,7 @@ class HeartbeatSpec:
     ----------
     grace_seconds : float, optional
         Seconds a bar may be late after its close before the run counts as silent; None: the
-        default of the run's interval (:func:`live.service.default_grace`).
+        default of the run's interval (:func:`live.health.default_grace`).
     realert_seconds : float
         While a silence lasts, repeat its alert at most this often (0: at every check).
     unit : str, optional
@@ -308,14 +307,10 @@ def last_memo(store: Store, run_id: str) -> HeartbeatMemo | None:
     An event that cannot be read (edited by hand) counts as no memory, with a warning: the
     worst outcome is one alert too many.
     """
-    # a direct query: Store.events returns the latest events of every kind, and a busy run
-    # may have written many since the last heartbeat event
-    query = (sa.select(EVENTS.c.message).where(EVENTS.c.run_id == run_id, EVENTS.c.kind == KIND)
-             .order_by(EVENTS.c.id.desc()).limit(1))
-    with store.engine.connect() as conn:
-        message = conn.execute(query).scalar()
-    if message is None:
+    event = store.last_event(run_id, KIND)  # a busy run writes many events between checks
+    if event is None:
         return None
+    message = event["message"]
     try:
         state = json.loads(message[message.rindex(" {") + 1:])
         return HeartbeatMemo(state["heartbeat"], state.get("last_bar"),

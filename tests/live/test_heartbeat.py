@@ -20,6 +20,7 @@ from framework.errors import ConfigError, StorageError
 from framework.secrets import Secrets
 from framework.types import FIELDS
 from live.alerts import Alerter, AlertSpec
+from live.health import default_grace
 from live.heartbeat import (
     HeartbeatSpec,
     check_heartbeat,
@@ -27,7 +28,7 @@ from live.heartbeat import (
     last_memo,
     timer_units,
 )
-from live.service import ServiceSpec, default_grace
+from live.service import ServiceSpec
 from live.state import Store
 from tests.live.webhook import Receiver
 

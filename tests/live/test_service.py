@@ -18,16 +18,14 @@ from hypothesis import strategies as st
 
 from framework.errors import ConfigError, FwError
 from live.clock import BarSchedule, session_state
+from live.health import HealthServer, heartbeat_due, judge
 from live.heartbeat import timer_units
 from live.service import (
-    HealthServer,
     ServiceError,
     ServiceSpec,
-    heartbeat_due,
     heartbeat_unit_names,
     install,
     installed_units,
-    judge,
     parse_show,
     status,
     uninstall,
