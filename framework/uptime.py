@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from framework.data.calendars import utc_ns
 from framework.errors import ConfigError, DataError, unknown_name_message
 
 MAX_GAPS = 10  # gaps kept in Uptime.gaps (the longest ones)
@@ -159,23 +160,7 @@ def _stamp(ns: int) -> pd.Timestamp:
     return pd.Timestamp(int(ns), tz="UTC")
 
 
-def _time_ns(value: object, what: str) -> int:
-    """Nanoseconds since the epoch of one tz-aware time; naive times are refused (ambiguous)."""
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise DataError(
-            f"{what} {value!r} is not a time; expected a tz-aware ISO-8601 time such as "
-            "'2024-07-05T14:30:00+00:00'"
-        ) from exc
-    if stamp is pd.NaT:
-        raise DataError(f"{what} is missing (NaT); expected a tz-aware time")
-    if stamp.tz is None:
-        raise DataError(
-            f"{what} {value!r} has no time zone; expected a tz-aware time (uptime is kept in "
-            "UTC). Fix: pass pd.Timestamp(..., tz='UTC') or an ISO string ending in +00:00."
-        )
-    return int(stamp.tz_convert("UTC").as_unit("ns").value)
+_time_ns = utc_ns  # one tz-aware time as UTC nanoseconds (naive times refused)
 
 
 def iso_utc(value: object, what: str) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from framework.data.calendars import utc_ns
 from framework.data.frames import NEW_YORK
 from framework.errors import BrokerError, ConfigError, DataError, unknown_name_message
 
@@ -75,23 +76,7 @@ def _xnys() -> _Sessions:
     return _Sessions(dates, opens, closes, int(first), int(closes[-1]))
 
 
-def _utc_ns(t: object, what: str) -> int:
-    """Nanoseconds since the epoch of a tz-aware time; naive times are refused (ambiguous)."""
-    try:
-        stamp = pd.Timestamp(t)
-    except (TypeError, ValueError) as exc:
-        raise DataError(
-            f"{what} {t!r} is not a timestamp; expected a tz-aware time such as "
-            "pd.Timestamp('2025-11-28 18:00', tz='UTC')"
-        ) from exc
-    if stamp is pd.NaT:
-        raise DataError(f"{what} is NaT; expected a tz-aware time")
-    if stamp.tz is None:
-        raise DataError(
-            f"{what} {stamp} has no time zone; expected a tz-aware time (bars are labelled in "
-            "UTC). Fix: pass pd.Timestamp(..., tz='UTC') or call .tz_localize('UTC')."
-        )
-    return int(stamp.tz_convert("UTC").as_unit("ns").value)
+_utc_ns = utc_ns  # one tz-aware time as UTC nanoseconds (naive times refused)
 
 
 def _stamp(ns: int) -> pd.Timestamp:

@@ -23,10 +23,36 @@ import numpy as np
 import pandas as pd
 
 from framework.data.frames import NEW_YORK, session_dates
+from framework.errors import DataError
 
 CALENDAR_NAME = "XNYS"
 CALENDAR_START = "1885-01-01"
 _FALLBACK_CLOSE = pd.Timedelta(hours=16)
+
+
+def utc_ns(value: object, what: str) -> int:
+    """Nanoseconds since the epoch of one tz-aware time; naive times are refused (ambiguous).
+
+    Raises
+    ------
+    DataError
+        Naming ``what`` and the value: not a time, NaT, or no time zone.
+    """
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"{what} {value!r} is not a timestamp; expected a tz-aware time such as "
+            "'2024-07-05T14:30:00+00:00'"
+        ) from exc
+    if stamp is pd.NaT:
+        raise DataError(f"{what} is missing (NaT); expected a tz-aware time")
+    if stamp.tz is None:
+        raise DataError(
+            f"{what} {value!r} has no time zone; expected a tz-aware time (fw keeps times in "
+            "UTC). Fix: pass pd.Timestamp(..., tz='UTC') or an ISO string ending in +00:00."
+        )
+    return int(stamp.tz_convert("UTC").as_unit("ns").value)
 
 
 def xnys_sessions() -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
