@@ -170,10 +170,19 @@ def make_ml_group(resolve: Callable[[str], Strategy],
         """Give VERSION a role: production (what fw paper trades) or challenger (shadowed)."""
         from framework.ml.registry import ModelRegistry
 
-        _guard(lambda: (ModelRegistry().promote(strategy, version, role),
-                        click.echo(f"{strategy} {version} is now the {role} model")))
+        _guard(lambda: _promote(ModelRegistry(), strategy, version, role))
 
     return ml
+
+
+def _promote(registry, strategy: str, version: str, role: str) -> None:
+    """Give ``version`` its role; a challenger promoted to production stops shadowing itself."""
+    card = registry.promote(strategy, version, role)
+    click.echo(f"{strategy} {card.version} is now the {role} model")
+    if role == "production" and registry.role(strategy, "challenger") == card.version:
+        registry.clear_role(strategy, "challenger")
+        click.echo(f"{card.version} is no longer the challenger (it would shadow itself); "
+                   "`fw ml promote VERSION --role challenger` names a new one.")
 
 
 def _data_options(fn):

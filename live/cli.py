@@ -581,7 +581,8 @@ def _print_summary(console, s) -> None:
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     rows = [
-        ("bars processed", f"{s.new_bars} new, {s.total_bars} in the run"),
+        # new bars include warm-up history read before trading; traded = equity snapshots
+        ("bars processed", f"{s.new_bars} new, {s.total_bars} traded in the run"),
         ("orders", f"{s.orders}" + (" (intended only)" if s.dry_run else "")),
         ("fills", str(s.fills)),
         ("final equity", f"${s.equity:,.2f}"),

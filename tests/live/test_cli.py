@@ -56,7 +56,7 @@ def test_paper_writes_the_run_and_prints_the_summary(fw):
     assert run["config"]["params"] == {"fast": 3, "slow": 8, "short": False}
     assert len(curve) == _n_bars() and run["last_bar"].startswith("2017-06-30")
     assert fills and len(store.orders("p1")) >= len({f["client_order_id"] for f in fills})
-    assert f"{len(curve)} new, {len(curve)} in the run" in out
+    assert f"{len(curve)} new, {len(curve)} traded in the run" in out
     assert f"${curve['equity'].iloc[-1]:,.2f}" in out
     assert "database" in out
 
@@ -67,7 +67,7 @@ def test_same_run_id_resumes_without_duplicating_orders(fw):
     before = store.orders("p2")
     out = _invoke(fw, "paper", *WINDOW, "--risk-off", "--run-id", "p2").output
     n = _n_bars()
-    assert f"0 new, {n} in the run" in out and "resumed" in out
+    assert f"0 new, {n} traded in the run" in out and "resumed" in out
     assert store.orders("p2") == before
     # more data: only the new bars are processed, with the stored parameters
     out = _invoke(fw, "paper", "--start", "2017-01-01", "--end", "2017-09-30", "--risk-off",
@@ -75,7 +75,7 @@ def test_same_run_id_resumes_without_duplicating_orders(fw):
     ids = [o["client_order_id"] for o in store.orders("p2")]
     assert len(ids) == len(set(ids)) and len(ids) > len(before)
     more = _n_bars(end="2017-09-30")
-    assert len(store.equity("p2")) == more and f"{more - n} new, {more} in the run" in out
+    assert len(store.equity("p2")) == more and f"{more - n} new, {more} traded in the run" in out
     assert [e["kind"] for e in store.events("p2", 100)].count("recover") == 2
 
 

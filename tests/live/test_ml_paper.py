@@ -150,6 +150,8 @@ def test_train_then_status_shows_versions_roles_and_validation_metrics(world, ho
     out = _invoke("ml", "promote", "v0002").output
     assert "v0002 is now the production model" in out
     assert registry.role("ml_classifier", "production") == "v0002"
+    # the challenger promoted to production no longer shadows itself
+    assert "no longer the challenger" in out and registry.role("ml_classifier", "challenger") is None
     assert "ml_classifier v0001\n" in _invoke("ml", "status").output  # no role left on v0001
     refused = _invoke("ml", "promote", "v0009", ok=False).output
     assert "v0009" in refused and "v0001" in refused  # names the versions that exist
