@@ -289,6 +289,16 @@ def _register_ml() -> None:
 _register_ml()
 
 
+def _register_options() -> None:
+    """``fw options``: chains, prices and multi-leg strategies (framework.options)."""
+    from framework.cli_options import make_options_group
+
+    main.add_command(make_options_group())
+
+
+_register_options()
+
+
 @main.command(cls=_FwCommand)
 @click.option("--db", default=None,
               help="State database URL (default: FW_DB_URL, else sqlite under FW_HOME/state/fw.sqlite).")

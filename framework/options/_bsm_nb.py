@@ -46,7 +46,9 @@ def _forward_weight(forward_gap: float) -> float:
 
 
 @njit(cache=True)
-def bsm_price_one(s: float, k: float, t: float, r: float, q: float, v: float, is_call: bool) -> float:
+def bsm_price_one(
+    s: float, k: float, t: float, r: float, q: float, v: float, is_call: bool
+) -> float:
     """BSM price of one option; ``v * sqrt(t) == 0`` gives the deterministic-forward limit."""
     w = 1.0 if is_call else -1.0
     df_q = math.exp(-q * t)
@@ -57,7 +59,8 @@ def bsm_price_one(s: float, k: float, t: float, r: float, q: float, v: float, is
         return max(w * (s * df_q - k * df_r), 0.0)
     d1 = (math.log(s / k) + (r - q) * t) / sd + 0.5 * sd
     d2 = d1 - sd
-    return w * (s * df_q * norm_cdf(w * d1) - k * df_r * norm_cdf(w * d2))
+    # far out of the money the two terms cancel to a few ulps that may come out below zero
+    return max(w * (s * df_q * norm_cdf(w * d1) - k * df_r * norm_cdf(w * d2)), 0.0)
 
 
 @njit(cache=True)
@@ -72,7 +75,7 @@ def bsm_price_vega_one(
     sd = v * sqrt_t
     d1 = (math.log(s / k) + (r - q) * t) / sd + 0.5 * sd
     d2 = d1 - sd
-    price = w * (s * df_q * norm_cdf(w * d1) - k * df_r * norm_cdf(w * d2))
+    price = max(w * (s * df_q * norm_cdf(w * d1) - k * df_r * norm_cdf(w * d2)), 0.0)
     return price, s * df_q * norm_pdf(d1) * sqrt_t
 
 
@@ -116,7 +119,7 @@ def bsm_greeks_one(
     n1 = norm_cdf(w * d1)
     n2 = norm_cdf(w * d2)
     pdf1 = norm_pdf(d1)
-    price = w * (s * df_q * n1 - k * df_r * n2)
+    price = max(w * (s * df_q * n1 - k * df_r * n2), 0.0)
     delta = w * df_q * n1
     gamma = df_q * pdf1 / (s * sd)
     decay = -s * df_q * pdf1 * v / (2.0 * sqrt_t)
@@ -165,7 +168,9 @@ def bsm_greeks_nb(
 
 
 @njit(cache=True)
-def _american_no_vol(s: float, k: float, t: float, r: float, q: float, w: float, steps: int) -> float:
+def _american_no_vol(
+    s: float, k: float, t: float, r: float, q: float, w: float, steps: int
+) -> float:
     """The tree's ``vol == 0`` limit: best discounted exercise along the forward path."""
     dt = t / steps
     best = 0.0

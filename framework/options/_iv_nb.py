@@ -42,8 +42,9 @@ _VOL_RESOLUTION = 4.0 * 2.220446049250313e-16
 
 
 @njit(cache=True)
-def screen_one(price: float, s: float, k: float, t: float, r: float, q: float,
-               is_call: bool, american: bool) -> int:
+def screen_one(
+    price: float, s: float, k: float, t: float, r: float, q: float, is_call: bool, american: bool
+) -> int:
     """Reason code of the no-arbitrage screen, ``OK`` when the price is worth solving.
 
     European bounds: ``max(+-(S e^-qt - K e^-rt), 0) < price < S e^-qt`` (call) or ``K e^-rt``
@@ -78,8 +79,9 @@ def _start_vol(s: float, k: float, t: float, r: float, q: float) -> float:
 
 
 @njit(cache=True)
-def european_vol_one(price: float, s: float, k: float, t: float, r: float, q: float,
-                     is_call: bool) -> tuple[float, int]:
+def european_vol_one(
+    price: float, s: float, k: float, t: float, r: float, q: float, is_call: bool
+) -> tuple[float, int]:
     """(vol, reason) for one screened European price: safeguarded Newton in the bracket."""
     tol = PRICE_TOL * min(1.0, price)
     lo = VOL_LO
@@ -119,14 +121,33 @@ def european_vol_one(price: float, s: float, k: float, t: float, r: float, q: fl
 
 
 @njit(cache=True)
-def _tree_gap(v: float, price: float, s: float, k: float, t: float, r: float, q: float,
-              is_call: bool, steps: int, values: np.ndarray) -> float:
+def _tree_gap(
+    v: float,
+    price: float,
+    s: float,
+    k: float,
+    t: float,
+    r: float,
+    q: float,
+    is_call: bool,
+    steps: int,
+    values: np.ndarray,
+) -> float:
     return american_price_one(s, k, t, r, q, v, is_call, steps, values) - price
 
 
 @njit(cache=True)
-def american_vol_one(price: float, s: float, k: float, t: float, r: float, q: float,
-                     is_call: bool, steps: int, values: np.ndarray) -> tuple[float, int]:
+def american_vol_one(
+    price: float,
+    s: float,
+    k: float,
+    t: float,
+    r: float,
+    q: float,
+    is_call: bool,
+    steps: int,
+    values: np.ndarray,
+) -> tuple[float, int]:
     """(vol, reason) for one screened American price: Brent's method on the CRR tree price."""
     tol = PRICE_TOL * min(1.0, price)
     a = VOL_LO
@@ -162,8 +183,9 @@ def american_vol_one(price: float, s: float, k: float, t: float, r: float, q: fl
             else:
                 ratio_ac = fa / fc
                 ratio_bc = fb / fc
-                p = ratio_ba * (2.0 * half * ratio_ac * (ratio_ac - ratio_bc)
-                                - (b - a) * (ratio_bc - 1.0))
+                p = ratio_ba * (
+                    2.0 * half * ratio_ac * (ratio_ac - ratio_bc) - (b - a) * (ratio_bc - 1.0)
+                )
                 den = (ratio_ac - 1.0) * (ratio_bc - 1.0) * (ratio_ba - 1.0)
             if p > 0.0:
                 den = -den
@@ -182,9 +204,17 @@ def american_vol_one(price: float, s: float, k: float, t: float, r: float, q: fl
 
 
 @njit(cache=True)
-def european_iv_nb(price: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
-                   r: np.ndarray, q: np.ndarray, is_call: np.ndarray,
-                   vol_out: np.ndarray, code_out: np.ndarray) -> None:
+def european_iv_nb(
+    price: np.ndarray,
+    s: np.ndarray,
+    k: np.ndarray,
+    t: np.ndarray,
+    r: np.ndarray,
+    q: np.ndarray,
+    is_call: np.ndarray,
+    vol_out: np.ndarray,
+    code_out: np.ndarray,
+) -> None:
     """European implied vols and reason codes of flat equal-length inputs."""
     for i in range(price.shape[0]):
         code = screen_one(price[i], s[i], k[i], t[i], r[i], q[i], is_call[i], False)
@@ -196,16 +226,26 @@ def european_iv_nb(price: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarra
 
 
 @njit(cache=True, parallel=True)
-def american_iv_nb(price: np.ndarray, s: np.ndarray, k: np.ndarray, t: np.ndarray,
-                   r: np.ndarray, q: np.ndarray, is_call: np.ndarray, steps: int,
-                   vol_out: np.ndarray, code_out: np.ndarray) -> None:
+def american_iv_nb(
+    price: np.ndarray,
+    s: np.ndarray,
+    k: np.ndarray,
+    t: np.ndarray,
+    r: np.ndarray,
+    q: np.ndarray,
+    is_call: np.ndarray,
+    steps: int,
+    vol_out: np.ndarray,
+    code_out: np.ndarray,
+) -> None:
     """American (CRR tree) implied vols and reason codes, options in parallel."""
     for i in prange(price.shape[0]):
         values = np.empty(steps + 1)
         code = screen_one(price[i], s[i], k[i], t[i], r[i], q[i], is_call[i], True)
         vol = np.nan
         if code == OK:
-            vol, code = american_vol_one(price[i], s[i], k[i], t[i], r[i], q[i], is_call[i],
-                                         steps, values)
+            vol, code = american_vol_one(
+                price[i], s[i], k[i], t[i], r[i], q[i], is_call[i], steps, values
+            )
         vol_out[i] = vol
         code_out[i] = code

@@ -91,8 +91,10 @@ def check_values(name: str, values: np.ndarray, rule: str, hint: str) -> None:
         return
     bad = np.flatnonzero(~good)
     first = bad[0]
-    where = "" if values.ndim == 0 else f" at flat position {first} ({bad.size} of {values.size} bad)"
-    raise DataError(f"{name} must be {words}; got {values.flat[first]!r}{where}. {hint}")
+    where = (
+        "" if values.ndim == 0 else f" at flat position {first} ({bad.size} of {values.size} bad)"
+    )
+    raise DataError(f"{name} must be {words}; got {float(values.flat[first])!r}{where}. {hint}")
 
 
 def as_call_flags(call: object, shape: tuple[int, ...]) -> np.ndarray:
