@@ -30,10 +30,9 @@ import numpy as np
 import pandas as pd
 
 from framework.options.chains import load_chain
-from framework.options.synthetic import (
-    DEFAULT_SPEC,
+from framework.options.synthetic import DEFAULT_SPEC, QQQ_VOL_RATIO
+from framework.options.synthetic_fit import (
     FIT_WINDOW,
-    QQQ_VOL_RATIO,
     compare_to_snapshot,
     comparison_summary,
     fit_to_snapshot,

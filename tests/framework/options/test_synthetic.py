@@ -22,9 +22,6 @@ from framework.options.synthetic import (
     SyntheticChainSpec,
     anchor_atm_iv,
     atm_term_iv,
-    compare_to_snapshot,
-    comparison_summary,
-    fit_to_snapshot,
     half_spread,
     listed_expiries,
     reprice_chain,
@@ -34,6 +31,7 @@ from framework.options.synthetic import (
     synthetic_chain,
     synthetic_chains,
 )
+from framework.options.synthetic_fit import compare_to_snapshot, comparison_summary, fit_to_snapshot
 from framework.types import Bars
 
 # A short horizon keeps property tests fast (a full default chain has ~5,000 contracts).
