@@ -127,10 +127,10 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
     @click.option("--reports/--no-reports", default=None,
                   help="Weekly/monthly reports under FW_HOME/reports after each week's/month's "
                   "last session. Default: on for alpaca, off for a sim replay.")
-    @click.option("--backup-every", default="1d", show_default=True, metavar="INTERVAL",
+    @click.option("--backup-every", default=None, metavar="INTERVAL",
                   help="Online backup of the state database and models into FW_HOME/backups "
-                  "(newest 14 kept) this often, e.g. 12h, 1d; 'off' disables. A failed backup "
-                  "alerts and trading goes on.")
+                  "(newest 14 kept) this often, e.g. 12h, 1d; 'off' disables. Default: 1d for "
+                  "alpaca, off for a sim replay. A failed backup alerts and trading goes on.")
     @click.option("--min-free-mb", type=click.FloatRange(0, None), default=100.0,
                   show_default=True,
                   help="Free disk space the state database needs: below it (or when the disk is "

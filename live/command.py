@@ -78,8 +78,10 @@ class PaperSpec:
     retrain, retrain_bars
         Learned strategies: refit ``"weekly"``/``"monthly"`` (or ``"never"``) on the last
         ``retrain_bars`` bars (see ``live.ml_retrain``).
-    backup_every : str
-        Wall time between online backups of a SQLite store (``"1d"``, ``"12h"``, ``"off"``).
+    backup_every : str, optional
+        Wall time between online backups of a SQLite store (``"1d"``, ``"12h"``, ``"off"``);
+        None: ``"1d"`` for a live (alpaca) run, ``"off"`` for a sim replay (reproducible from
+        its data).
     reports : bool or None
         Weekly/monthly reports: None = live sessions only; True also for a replay; False never.
     min_free_mb : float
@@ -110,7 +112,7 @@ class PaperSpec:
     challenger: str | None = None
     retrain: str = "never"
     retrain_bars: int = 756
-    backup_every: str = "1d"
+    backup_every: str | None = None
     reports: bool | None = None
     min_free_mb: float = 100.0
 
@@ -204,7 +206,8 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
     from live.session import SessionServices, SessionSpec, parse_every, stop_on_storage_failure
 
     services = SessionServices(store, run_id, SessionSpec(
-        backup_every=parse_every(spec.backup_every),
+        backup_every=parse_every(spec.backup_every if spec.backup_every is not None
+                                 else ("1d" if spec.broker == "alpaca" else "off")),
         replay_reports=spec.broker == "sim" and bool(spec.reports)), alerter, reporter)
 
     def with_services(total):

@@ -262,7 +262,7 @@ def test_database_path_of_a_file_store(tmp_path):
 # -- real backups through fw paper ----------------------------------------------------------------
 def test_fw_paper_backs_up_once_per_interval_and_not_again_on_resume(tmp_path):
     data = _write_csv(tmp_path / "data", "2015-01-02", "2015-03-31")  # 61 sessions
-    _paper_cli(data, "bk", "--end", "2015-02-27")
+    _paper_cli(data, "bk", "--end", "2015-02-27", "--backup-every", "1d")
     root = fw_home() / "backups"
     folders = [p for p in root.iterdir() if not p.name.startswith(".")]
     assert len(folders) == 1 and STAMP.match(folders[0].name)
@@ -272,14 +272,17 @@ def test_fw_paper_backs_up_once_per_interval_and_not_again_on_resume(tmp_path):
     assert len(events) == 1 and str(folders[0]) in events[0]["message"]
     assert not (fw_home() / "reports").exists()  # a sim replay writes no reports by default
     # a resumed session with new bars: the newest backup is younger than 1d, so none
-    _paper_cli(data, "bk")
+    _paper_cli(data, "bk", "--backup-every", "1d")
     assert len(list(root.iterdir())) == 1 and len(_kinds(store, "bk", "backup")) == 1
     assert store.run("bk")["last_bar"].startswith("2015-03-31")
 
 
-def test_fw_paper_backup_every_off_takes_none(tmp_path):
+@pytest.mark.parametrize("flags", [("--backup-every", "off"), ()])
+def test_fw_paper_backup_every_off_takes_none(tmp_path, flags):
+    """Off, and the default of a sim replay (reproducible from its data: backups are for live
+    runs, whose state is not)."""
     data = _write_csv(tmp_path / "data", "2015-01-02", "2015-03-31")
-    _paper_cli(data, "nobk", "--backup-every", "off")
+    _paper_cli(data, "nobk", *flags)
     root = fw_home() / "backups"
     assert not root.exists() or not any(root.iterdir())
     store = Store()
