@@ -20,14 +20,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from . import data, trading
+from . import data, options, trading
 from .orders import ApiReject
 from .trading import Call, DropConnection, injected_body
 
 if TYPE_CHECKING:
     from .server import FakeAlpaca
 
-ROUTES = trading.ROUTES + data.ROUTES
+# options first: its handlers answer option requests and hand stock requests on unchanged
+ROUTES = options.ROUTES + trading.ROUTES + data.ROUTES
 WINDOW_SECONDS = 60.0
 
 
@@ -137,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         app = self.server.app
-        family = "data" if split.path.startswith("/v2/stocks") else "trading"
+        family = "data" if split.path.startswith(("/v2/stocks", "/v1beta1")) else "trading"
         try:
             status, body = self._answer(app, split.path, query, raw, family)
         except DropConnection:

@@ -11,6 +11,7 @@ from framework.errors import ConfigError
 
 from .faults import Faults
 from .market import Market
+from .options import OptionBook, OptionsSpec
 from .rest import RestServer
 from .sessions import to_utc
 from .ws import StreamServer
@@ -64,15 +65,18 @@ class FakeAlpaca:
         Starting cash.
     key, secret : str
         Credentials the servers accept.
+    options : OptionsSpec, optional
+        How option contracts on the seeded symbols are listed and priced (``options.py``).
 
     Use as a context manager: servers bind 127.0.0.1 ephemeral ports in daemon threads.
     """
 
     def __init__(self, bars: dict[str, pd.DataFrame], timeframe: str = "1Day",
                  start: str | pd.Timestamp | None = None, cash: float = 100_000.0,
-                 key: str = KEY, secret: str = SECRET) -> None:
+                 key: str = KEY, secret: str = SECRET, options: OptionsSpec | None = None) -> None:
         self.faults = Faults()
         self.market = Market(bars, timeframe, start, cash, self.faults)
+        self.options = OptionBook(self.market, options)
         self.clock = FakeClock(self.market)
         self.key, self.secret = key, secret
         self.requests: list[dict] = []
