@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import warnings
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import reduce
 from typing import Any
 
@@ -39,7 +38,8 @@ import requests
 
 from framework.errors import BrokerError, ConfigError, DataError
 from framework.options.chains import CHAIN_COLUMNS, NEW_YORK, OptionChain
-from framework.options.legs import Leg, OptionPosition
+from framework.options.legs import Leg, OptionPosition, as_date
+from framework.options.occ import OCC_PATTERN, RIGHT_CODES, OccContract, occ_symbol, parse_occ
 from live.alpaca import (
     _STATUS,
     DUPLICATE_CODE,
@@ -58,95 +58,10 @@ from live.broker import (
     UnknownOutcomeError,
 )
 
-OCC_PATTERN = re.compile(
-    r"(?P<root>[A-Z][A-Z0-9]{0,5})(?P<day>\d{6})(?P<right>[CP])(?P<strike>\d{8})\Z")
-MAX_STRIKE = 99_999.999  # 8 digits of thousandths
 MAX_CLIENT_ORDER_ID = 128
 FEEDS = ("indicative", "opra")
 EXPIRY_ACTIVITIES = {"OPEXP": "expired", "OPASN": "assigned", "OPEXC": "exercised",
                      "OPTRD": "delivery"}
-_RIGHTS = {"C": "C", "CALL": "C", "P": "P", "PUT": "P"}
-
-
-# -- OCC symbols --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class OccContract:
-    """An option contract as an OCC symbol names it.
-
-    Attributes
-    ----------
-    underlying : str
-        The OCC root (the underlying's ticker for standard contracts).
-    expiry : datetime.date
-    right : {"C", "P"}
-    strike : float
-    """
-
-    underlying: str
-    expiry: date
-    right: str
-    strike: float
-
-    @property
-    def symbol(self) -> str:
-        """``SPY260605P00690000``."""
-        return occ_symbol(self.underlying, self.expiry, self.right, self.strike)
-
-
-def occ_symbol(underlying: str, expiry: object, right: str, strike: float) -> str:
-    """The OCC symbol: root, ``YYMMDD``, ``C``/``P``, strike x 1000 on 8 digits.
-
-    Examples
-    --------
-    >>> occ_symbol("SPY", "2026-06-05", "P", 690)
-    'SPY260605P00690000'
-
-    Raises
-    ------
-    ConfigError
-        A root that is not 1-6 letters/digits starting with a letter, an unknown right, or a
-        strike that is not a positive multiple of 0.001 below 100,000.
-    """
-    root = str(underlying).strip().upper()
-    if not re.fullmatch(r"[A-Z][A-Z0-9]{0,5}", root):
-        raise ConfigError(f"option root {underlying!r} is not 1-6 letters or digits starting with "
-                          "a letter (e.g. 'SPY').")
-    code = _RIGHTS.get(str(right).strip().upper())
-    if code is None:
-        raise ConfigError(f"option right {right!r}; expected 'C'/'call' or 'P'/'put'.")
-    value = float(strike)
-    thousandths = round(value * 1000)
-    if not (math.isfinite(value) and 0 < value <= MAX_STRIKE
-            and abs(thousandths - value * 1000) < 1e-6):
-        raise ConfigError(f"option strike {strike!r} must be > 0, at most {MAX_STRIKE} and a "
-                          "multiple of 0.001 (OCC symbols carry three decimals).")
-    day = _as_date(expiry, "option expiry")
-    if not 2000 <= day.year <= 2099:
-        raise ConfigError(f"option expiry {day} is outside 2000-2099 (OCC symbols carry a "
-                          "two-digit year).")
-    return f"{root}{day:%y%m%d}{code}{thousandths:08d}"
-
-
-def parse_occ(symbol: str) -> OccContract:
-    """The contract an OCC symbol names (inverse of :func:`occ_symbol`).
-
-    Raises
-    ------
-    DataError
-        ``symbol`` is not an OCC option symbol such as ``SPY260605P00690000``.
-    """
-    match = OCC_PATTERN.fullmatch(str(symbol).strip().upper())
-    expiry = None
-    if match:
-        day = match["day"]
-        try:  # two-digit OCC years are 20YY (strptime's %y would put 69-99 in the 1900s)
-            expiry = date(2000 + int(day[:2]), int(day[2:4]), int(day[4:]))
-        except ValueError:
-            expiry = None
-    if expiry is None:
-        raise DataError(f"{symbol!r} is not an OCC option symbol; expected ROOT + YYMMDD + C/P + "
-                        "8-digit strike x 1000, e.g. SPY260605P00690000.")
-    return OccContract(match["root"], expiry, match["right"], int(match["strike"]) / 1000.0)
 
 
 def spread_client_id(prefix: str, position: OptionPosition, tag: str = "") -> str:
@@ -384,11 +299,11 @@ class AlpacaOptions:
 
         fields: dict[str, Any] = {}
         if expiry_from is not None:
-            fields["expiration_date_gte"] = _as_date(expiry_from, "expiry_from")
+            fields["expiration_date_gte"] = as_date(expiry_from, "expiry_from")
         if expiry_to is not None:
-            fields["expiration_date_lte"] = _as_date(expiry_to, "expiry_to")
+            fields["expiration_date_lte"] = as_date(expiry_to, "expiry_to")
         if right is not None:
-            code = _RIGHTS.get(str(right).strip().upper())
+            code = RIGHT_CODES.get(str(right).strip().upper())
             if code is None:
                 raise ConfigError(f"right {right!r}; expected 'C'/'call' or 'P'/'put'.")
             fields["type"] = ContractType.CALL if code == "C" else ContractType.PUT
@@ -574,19 +489,6 @@ class AlpacaOptions:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _as_date(value: object, what: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ConfigError(f"{what} {value!r} is not a date; pass a datetime.date or 'YYYY-MM-DD'.")
-
-
 def _utc(value: object) -> pd.Timestamp:
     if value is None:
         return pd.Timestamp.now(tz="UTC")
@@ -664,7 +566,7 @@ def _expiry_event(row: dict) -> ExpiryEvent:
     symbol = str(row.get("symbol", ""))
     contract = parse_occ(symbol) if OCC_PATTERN.fullmatch(symbol) else None
     return ExpiryEvent(str(row["id"]), EXPIRY_ACTIVITIES.get(kind, kind.lower()), kind, symbol,
-                       _as_date(str(row.get("date", ""))[:10], "activity date"),
+                       as_date(str(row.get("date", ""))[:10], "activity date"),
                        _float(row.get("qty")), _float(row.get("price"), math.nan),
                        _float(row.get("net_amount")), contract)
 

@@ -31,10 +31,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 import pandas as pd
 
+from framework import metrics
 from framework.errors import ConfigError, DataError
 from framework.options._bsm_nb import bsm_greeks_nb, bsm_price_nb
 from framework.options.chains import NEW_YORK
 from framework.options.ivrank import iv_rank
+from framework.options.occ import occ_code
 from framework.options.synthetic import (
     DEFAULT_SPEC,
     SyntheticChainSpec,
@@ -522,7 +524,7 @@ class _Simulation:
     def _symbol(self, pos: _Position, leg: int) -> str:
         expiry = pd.Timestamp(int(pos.expiry), unit="D")
         right = "C" if pos.call[leg] else "P"
-        return f"{self.m.underlying}{expiry:%y%m%d}{right}{round(pos.strike[leg] * 1000):08d}"
+        return occ_code(self.m.underlying, expiry, right, pos.strike[leg])
 
     def _fill_legs(self, i, pos, action, quantity, price, mid, commission) -> None:
         """Record one fill per leg; ``quantity``/``price``/``mid`` are per-leg arrays."""
@@ -831,29 +833,18 @@ def _result(market, sim, record, lo, hi, initial_cash, schedule, specs) -> Optio
 
 def _summary(returns: np.ndarray, trades: pd.DataFrame, at_risk: np.ndarray,
              costs: dict[str, float]) -> dict[str, float | int]:
-    """Headline numbers, defined exactly as :func:`framework.metrics.summarize` defines them.
-
-    framework.options may not import framework.metrics (they are siblings in the layers
-    contract), so the few formulas are restated here; the tests check them against summarize.
-    """
-    nan = math.nan
-    growth = np.cumprod(1.0 + returns)
-    ending, n = float(growth[-1]), returns.size
-    flat = returns.max() == returns.min()
+    """Headline numbers from :mod:`framework.metrics` (the same definitions as every run's)."""
     pnl = trades["pnl"].to_numpy(dtype=np.float64)
-    peak = np.maximum.accumulate(np.maximum(growth, 1.0))
     return {
-        "total_return": ending - 1.0,
-        "cagr": nan if ending < 0 else float(ending ** (PERIODS_PER_YEAR / n) - 1.0),
-        "annual_volatility": nan if n < 2 else 0.0 if flat else float(
-            np.std(returns, ddof=1) * math.sqrt(PERIODS_PER_YEAR)),
-        "sharpe": nan if n < 2 or flat else float(
-            np.mean(returns) / np.std(returns, ddof=1) * math.sqrt(PERIODS_PER_YEAR)),
-        "max_drawdown": float(np.min((growth - peak) / peak)),
-        "win_rate": float(np.mean(pnl > 0.0)) if pnl.size else nan,
+        "total_return": metrics.total_return(returns),
+        "cagr": metrics.cagr(returns, PERIODS_PER_YEAR),
+        "annual_volatility": metrics.annual_volatility(returns, PERIODS_PER_YEAR),
+        "sharpe": metrics.sharpe(returns, PERIODS_PER_YEAR),
+        "max_drawdown": metrics.max_drawdown(returns),
+        "win_rate": metrics.win_rate(pnl),
         "n_trades": int(pnl.size),
-        "avg_days_held": float(trades["days_held"].mean()) if pnl.size else nan,
-        "exposure": float(np.mean(at_risk)),
+        "avg_days_held": metrics.avg_days_held(trades["days_held"].to_numpy(dtype=np.float64)),
+        "exposure": metrics.exposure(at_risk),
         "total_costs": float(sum(costs.values())),
     }
 

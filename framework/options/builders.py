@@ -50,7 +50,7 @@ import numpy as np
 from scipy.stats import norm
 
 from framework.errors import ConfigError, DataError, unknown_name_message
-from framework.options.legs import Leg, OptionPosition, _as_date
+from framework.options.legs import Leg, OptionPosition, as_date
 
 if TYPE_CHECKING:
     from framework.options.chains import OptionChain
@@ -96,7 +96,7 @@ class ModelMarketSpec:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value)):
                 raise ConfigError(f"ModelMarketSpec {name} {value!r} must be a finite decimal (0.04 = 4%).")
-        object.__setattr__(self, "as_of", _as_date(self.as_of, "ModelMarketSpec as_of"))
+        object.__setattr__(self, "as_of", as_date(self.as_of, "ModelMarketSpec as_of"))
 
 
 Market = Any  # ModelMarketSpec or OptionChain (with greeks); checked by _quotes()
@@ -117,7 +117,7 @@ class _ModelQuotes:
         self.rate, self.div = float(spec.rate), float(spec.div)
 
     def expiry(self, value: object, what: str = "expiry") -> date:
-        day = _as_date(value, what)
+        day = as_date(value, what)
         if day <= self.as_of:
             raise ConfigError(
                 f"{what} {day.isoformat()} is not after the valuation date "
@@ -194,7 +194,7 @@ class _ChainQuotes:
         self.frame = frame[np.isfinite(frame["mid"])]
 
     def expiry(self, value: object, what: str = "expiry") -> date:
-        day = _as_date(value, what)
+        day = as_date(value, what)
         listed = self.chain.expiries()
         if day not in listed:
             shown = ", ".join(e.isoformat() for e in listed[:12]) + (" ..." if len(listed) > 12 else "")

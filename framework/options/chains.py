@@ -31,13 +31,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from framework.errors import DataError, DataValidationError, ParameterError
+from framework.options.legs import as_date
+from framework.options.occ import occ_code
 
 NEW_YORK = "America/New_York"
 CLOSE_TIME = pd.Timedelta(hours=16)  # expiry and end-of-day snapshots: the 16:00 NY close
@@ -409,7 +411,7 @@ class OptionChain:
             raise DataError(
                 f"the {self.underlying} chain has no underlying_price; atm_iv needs one."
             )
-        day = _as_date(expiry, "atm_iv expiry")
+        day = as_date(expiry, "atm_iv expiry")
         rate = _default(rate, self.rate, "atm_iv rate")
         div = _default(div, self.div, "atm_iv div")
         in_expiry = self.frame["expiry"] == self._known_expiry(day, "atm_iv")
@@ -492,7 +494,7 @@ class OptionChain:
     def _rows(self, right: str, expiry: object, what: str) -> pd.DataFrame:
         """Rows of one right and one (listed) expiry, in strike order."""
         code = _right_code(right, what)
-        day = self._known_expiry(_as_date(expiry, f"{what} expiry"), what)
+        day = self._known_expiry(as_date(expiry, f"{what} expiry"), what)
         rows = self.frame[(self.frame["expiry"] == day) & (self.frame["right"] == code)]
         if rows.empty:
             raise DataError(
@@ -899,7 +901,7 @@ def _rights(col: pd.Series, where: str, offset: int) -> pd.Series:
 def _fill_contracts(frame: pd.DataFrame) -> pd.Series:
     """Contract symbols, building ROOT + YYMMDD + C/P + 8-digit strike x 1000 where missing."""
     built = [
-        f"{u}{e:%y%m%d}{r}{round(k * 1000):08d}"
+        occ_code(u, e, r, k)
         for u, e, r, k in zip(
             frame["underlying"], frame["expiry"], frame["right"], frame["strike"], strict=True
         )
@@ -915,20 +917,6 @@ def _right_code(right: object, what: str) -> str:
     if code is None:
         raise ParameterError(f"{what} right must be 'C' or 'P' (or 'call'/'put'); got {right!r}.")
     return code
-
-
-def _as_date(value: object, what: str) -> date:
-    """A ``date`` from a date, datetime/Timestamp (its calendar day) or ISO string."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ParameterError(f"{what} must be a date or 'YYYY-MM-DD'; got {value!r}.")
 
 
 def _finite(value: object, what: str, example: str) -> float:

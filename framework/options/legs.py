@@ -30,7 +30,7 @@ from framework.errors import ConfigError
 RIGHTS = ("C", "P")
 
 
-def _as_date(value: object, what: str) -> date:
+def as_date(value: object, what: str) -> date:
     """Coerce ``value`` (date, datetime, pandas Timestamp, ISO string) to a ``date``."""
     if isinstance(value, datetime):  # datetime and pandas.Timestamp subclass date: drop the time
         return value.date()
@@ -41,7 +41,7 @@ def _as_date(value: object, what: str) -> date:
             return date.fromisoformat(value)
         except ValueError as exc:
             raise ConfigError(
-                f"{what} {value!r} is not an ISO date; write it as YYYY-MM-DD (e.g. 2026-06-18)."
+                f"{what} {value!r} is not a date; write it as YYYY-MM-DD (e.g. 2026-06-18)."
             ) from exc
     raise ConfigError(
         f"{what} {value!r} is a {type(value).__name__}; expected a datetime.date or an ISO "
@@ -121,7 +121,7 @@ class Leg:
         # frozen: normalised values go in through object.__setattr__
         object.__setattr__(self, "right", right)
         object.__setattr__(self, "strike", strike)
-        object.__setattr__(self, "expiry", _as_date(self.expiry, "leg expiry"))
+        object.__setattr__(self, "expiry", as_date(self.expiry, "leg expiry"))
         object.__setattr__(self, "quantity", quantity)
         object.__setattr__(self, "premium", premium)
         object.__setattr__(self, "multiplier", multiplier)

@@ -74,7 +74,7 @@ from scipy.stats import norm
 
 from framework.errors import ConfigError, DataError
 from framework.options.bsm import bsm_greeks, bsm_price
-from framework.options.legs import Leg, OptionPosition, _as_date, uncovered_shorts
+from framework.options.legs import Leg, OptionPosition, as_date, uncovered_shorts
 
 if TYPE_CHECKING:
     from framework.options.chains import OptionChain
@@ -114,7 +114,7 @@ def _leg_vols(position: OptionPosition, vol: float | Sequence[float] | None) -> 
 
 
 def _check_as_of(position: OptionPosition, as_of: date) -> date:
-    as_of = _as_date(as_of, "valuation date")
+    as_of = as_date(as_of, "valuation date")
     front = position.front_expiry
     if as_of > front:
         raise ConfigError(
@@ -240,7 +240,7 @@ def pnl_surface(
     Each row is :func:`pnl_at` for that date (dates after the front expiry are refused).
     """
     grid = np.atleast_1d(_prices(prices))
-    rows = {_as_date(d, "valuation date"): pnl_at(position, grid, d, vol, rate, div) for d in dates}
+    rows = {as_date(d, "valuation date"): pnl_at(position, grid, d, vol, rate, div) for d in dates}
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=grid)
     frame.index.name = "as_of"
     frame.columns.name = "price"
@@ -577,7 +577,7 @@ def implied_distribution(chain: OptionChain, expiry: date, rate: float = 0.0,
     rate, div : float
         Used for the forward and for put-call parity.
     """
-    expiry = _as_date(expiry, "expiry")
+    expiry = as_date(expiry, "expiry")
     frame = chain.frame
     in_expiry = (frame["expiry"] == expiry).to_numpy()
     if not in_expiry.any():
