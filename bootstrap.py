@@ -29,6 +29,12 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 DEMO_OUT = ROOT / "out" / "quickstart"
+# The Webull SDK pins protobuf < 5 and grpcio < 1.60 on Python 3.11 for its gRPC event stream
+# and streaming quotes, which fw does not use (it polls orders over REST). Those pins conflict
+# with streamlit (protobuf >= 5.26), so the SDK is installed without its dependencies; its REST
+# dependencies (requests, jmespath, six, cachetools) come with the live/test extras.
+# tests/live/test_webull_sdk.py proves the REST clients import neither protobuf nor grpc.
+WEBULL_SDK = "webull-openapi-python-sdk==3.0.4"
 
 
 def _run(cmd: list[str], **kwargs) -> None:
@@ -43,7 +49,9 @@ def _ensure_env(extras: str) -> None:
     if not PYTHON.exists():
         print(f"creating virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256((ROOT / "setup.cfg").read_bytes() + extras.encode()).hexdigest()
+    webull = any(e in ("live", "test") for e in extras.split(","))
+    digest = hashlib.sha256((ROOT / "setup.cfg").read_bytes() + extras.encode()
+                            + (WEBULL_SDK.encode() if webull else b"")).hexdigest()
     stamp = VENV / f".fw-installed-{extras or 'core'}"
     if stamp.exists() and stamp.read_text() == digest:
         return
@@ -51,6 +59,9 @@ def _ensure_env(extras: str) -> None:
     # compat mode puts the checkout on sys.path, so packages added later import without reinstalling
     _run([PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q",
           "--config-settings", "editable_mode=compat", "-e", target])
+    if webull:
+        _run([PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps",
+              WEBULL_SDK])
     stamp.write_text(digest)
 
 

@@ -38,9 +38,9 @@ def main() -> None:
 
 
 def _registry():
-    from strategies import REGISTRY  # lazy: the composition root is the only importer
+    from strategies import ALL_STRATEGIES  # lazy: the composition root is the only importer
 
-    return REGISTRY
+    return ALL_STRATEGIES
 
 
 def _strategy(spec: str):
@@ -132,8 +132,10 @@ def backtest(strategy: str, symbols, start, end, sets, fill, data_dir, out, cost
         from reports.walkforward import write_walkforward_report
 
         walkforward_writer, model_writer = write_walkforward_report, write_model_report
+    from reports.options_report import write_options_report
+
     run_backtest_command(request, _tearsheet_writer() if not no_tearsheet else None, walkforward_writer,
-                         model_writer)
+                         model_writer, write_options_report)
 
 
 def _tearsheet_writer():
@@ -213,10 +215,12 @@ def _period_report(db_url: str, run_id: str, period: str, today) -> tuple[str, s
 
 
 def _register_live() -> None:
+    from live.broker_cli import make_broker_group
     from live.cli import make_commands  # click + framework only; live.command loads inside commands
 
     for command in make_commands(_strategy, _period_report):
         main.add_command(command)
+    main.add_command(make_broker_group())
 
 
 _register_live()

@@ -184,12 +184,20 @@ def run_backtest_command(
     write_tearsheet: TearsheetWriter | None,
     write_walkforward_report: Callable[..., Path] | None = None,
     write_model_report: Callable[..., Path] | None = None,
+    write_options_report: Callable[..., Path] | None = None,
 ) -> BacktestResult:
     """Load data, run (single or walk-forward), write files and print the summary table.
 
     The report writers live in ``reports/`` (which this layer may not import); the command line
-    passes them in.
+    passes them in. An options strategy runs on the options backtester
+    (:mod:`framework.clirun_options`) and returns its ``OptionsBacktestResult``.
     """
+    from framework.options.strategy import OptionsStrategy
+
+    if isinstance(request.strategy, OptionsStrategy):
+        from framework.clirun_options import run_options_command
+
+        return run_options_command(request, write_tearsheet, write_options_report)
     params = resolve_params(request.strategy, request.sets)
     bars = load_run_bars(request.symbols, request.data_dir, request.start, request.end)
     benchmark = resolve_benchmark(request.benchmark, bars, request.data_dir)

@@ -1,12 +1,14 @@
 """The registered strategies. Add a strategy by importing its class and listing it here.
 
 The registry is explicit (no import-time discovery): ``REGISTRY`` maps the name used on the command
-line to the class.
+line to the class of every strategy the stock engine runs, ``OPTIONS_REGISTRY`` those of option
+strategies, and ``ALL_STRATEGIES`` both.
 """
 
 from __future__ import annotations
 
 from strategies.bollinger_reversion import BollingerReversion
+from strategies.credit_spread import CreditSpread
 from strategies.donchian_breakout import DonchianBreakout
 from strategies.dual_momentum import DualMomentum
 from strategies.ema_cross import EmaCross
@@ -39,9 +41,19 @@ REGISTRY = {
     )
 }
 
+# strategies that trade option spreads (framework.options.strategy.OptionsStrategy): they run on
+# the options backtester, not the stock engine, so suites over REGISTRY do not apply to them
+OPTIONS_REGISTRY = {cls.name: cls for cls in (CreditSpread,)}
+
+# every name the command line resolves
+ALL_STRATEGIES = {**REGISTRY, **OPTIONS_REGISTRY}
+
 __all__ = [
+    "ALL_STRATEGIES",
+    "OPTIONS_REGISTRY",
     "REGISTRY",
     "BollingerReversion",
+    "CreditSpread",
     "CrossSectionalMomentum",
     "DonchianBreakout",
     "DualMomentum",

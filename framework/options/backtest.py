@@ -61,6 +61,7 @@ __all__ = [
     "backtest_options",
     "prepare_market",
     "run_options_backtest",
+    "trading_window",
 ]
 
 KINDS = ("bull_put", "bear_call", "iron_condor")
@@ -719,6 +720,13 @@ def _window(market: OptionsMarket, start: object, end: object) -> tuple[int, int
             f"realised-vol window) or rate on {day} ({missing.size} such days in the window); "
             "start after the gap or fill the level series.")
     return lo, hi
+
+
+def trading_window(market: OptionsMarket, start: object = None,
+                   end: object = None) -> tuple[int, int]:
+    """Index range ``[lo, hi)`` of ``market.days`` a run over ``start .. end`` trades (default:
+    from the first day with a vol level); raises DataError as a run would."""
+    return _window(market, start, end)
 
 
 def _segments(market: OptionsMarket, schedule: CreditSpreadSchedule | None, lo: int,

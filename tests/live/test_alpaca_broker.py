@@ -7,7 +7,7 @@ import pytest
 
 from framework.errors import ConfigError
 from live.alpaca import AlpacaSpec, alpaca_keys
-from live.broker import BrokerUnavailableError, DuplicateOrderError, OrderRequest
+from live.broker import BrokerUnavailableError, OrderRequest
 from tests.live.alpaca_helpers import VirtualTime, broker_for, fake_for, spy_bars
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated")
@@ -29,39 +29,6 @@ def _opening_price(fake, date: str) -> float:
 
 def _posts(fake) -> int:
     return sum(r["method"] == "POST" and r["path"] == "/v2/orders" for r in fake.requests)
-
-
-def test_order_fills_at_the_next_open_and_is_reported_once(fake):
-    broker = broker_for(fake)
-    order = broker.submit(OrderRequest("r1:a", "SPY", 10.0))
-    assert order.status == "new" and order.quantity == 10.0 and order.filled_quantity == 0.0
-    assert broker.fills() == []
-    fake.clock.set(NEXT_OPEN)
-    fills = broker.fills()
-    assert len(fills) == 1 and fills[0].client_order_id == "r1:a"
-    assert fills[0].quantity == 10.0 and fills[0].price == pytest.approx(_opening_price(fake, "2016-01-05"))
-    assert broker.order("r1:a").status == "filled"
-    assert broker.positions() == {"SPY": 10.0}
-    account = broker.account()
-    assert account.cash == pytest.approx(100_000.0 - 10.0 * fills[0].price)
-    assert broker.fills() == fills  # read incrementally, nothing twice
-
-
-def test_sell_side_and_short_positions_are_signed(fake):
-    broker = broker_for(fake)
-    broker.submit(OrderRequest("r1:s", "SPY", -3.0))
-    fake.clock.set(NEXT_OPEN)
-    assert broker.fills()[0].quantity == -3.0
-    assert broker.positions() == {"SPY": -3.0}
-    assert broker.order("r1:s").filled_quantity == -3.0
-
-
-def test_a_known_client_id_is_a_duplicate_not_a_rejection(fake):
-    broker = broker_for(fake)
-    broker.submit(OrderRequest("r1:d", "SPY", 1.0))
-    with pytest.raises(DuplicateOrderError, match="already has order"):
-        broker.submit(OrderRequest("r1:d", "SPY", 1.0))
-    assert len(fake.orders()) == 1
 
 
 @pytest.mark.parametrize("fault", [504, 502, "drop"])
@@ -158,14 +125,6 @@ def test_forced_outcomes_map_to_final_statuses(fake, outcome, status):
     fake.clock.set(NEXT_OPEN)
     assert broker.order("r1:f").status == status
     assert broker.fills() == [] and broker.positions() == {}
-
-
-def test_cancel_an_open_order(fake):
-    broker = broker_for(fake)
-    broker.submit(OrderRequest("r1:c", "SPY", 1.0))
-    assert broker.cancel("r1:c").status == "canceled"
-    fake.clock.set(NEXT_OPEN)
-    assert broker.fills() == []
 
 
 def test_a_vanished_order_still_counts_its_fills(fake):
