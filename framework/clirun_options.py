@@ -29,6 +29,7 @@ from framework.options.backtest import (
     run_options_backtest,
 )
 from framework.options.inputs import OptionsInputs, load_options_inputs, session_dates
+from framework.options.risk import OptionsRisk
 from framework.options.strategy import OptionsStrategy
 from framework.portfolio import git_revision, write_json
 from framework.strategy import make_params, parse_overrides
@@ -63,18 +64,22 @@ def run_options_command(request: Any, write_tearsheet: Callable[..., Path] | Non
     market = prepare_market(inputs.closes, inputs.level, chain_spec, div=inputs.div,
                             underlying=inputs.underlying)
     cash = float(request.initial_cash or DEFAULT_CASH)
+    risk, not_applied = OptionsRisk.from_risk_spec(_risk_spec(request))
     wf = None
     if request.walk_forward:
         wf_spec = spec_from_options(request.wf_options)
         wf = options_walk_forward(strategy, market, params, wf_spec, cash, request.start,
-                                  request.end)
+                                  request.end, risk)
         result = wf.backtest
     else:
         result = run_options_backtest(market, strategy.spec(params), cash, request.start,
-                                      request.end)
+                                      request.end, risk)
     bench, bench_name, bench_note = _benchmark(request.benchmark, request.data_dir,
                                                result.returns.index)
     notes = _notes(inputs, bench_name, bench_note, result, request.no_costs)
+    notes.insert(2, "Risk rules on max loss: " + "; ".join(risk.describe())
+                 + (f"; not applicable to spreads: {', '.join(not_applied)}" if not_applied
+                    else ""))
     _add_benchmark_summary(result, bench)
     paths = _write(request, strategy, params, inputs, result, bench, wf, notes)
     title = _title(strategy, params, wf)
@@ -93,18 +98,27 @@ def run_options_command(request: Any, write_tearsheet: Callable[..., Path] | Non
 
 def _refuse_stock_options(request: Any) -> None:
     """Stock-engine settings that mean nothing here are refused, not silently ignored."""
-    unused = [flag for flag, value in (("--cost", request.cost_sets), ("--risk", request.risk_sets))
-              if value]
-    if unused:
+    if request.cost_sets:
         raise ParameterError(
             f"{request.strategy.name} runs on the options backtester, which has its own cost "
-            f"model (chain spreads and per-contract commissions) and sizing rules "
-            f"(risk_per_trade, max_open); {' and '.join(unused)} do not apply. Use --set "
-            "risk_per_trade=... / max_open=... or --no-costs.")
+            "model (chain bid/ask spreads and per-contract commissions); --cost does not apply. "
+            "Use --no-costs for mid fills without commissions.")
     if request.fill == "close":
         raise ParameterError(
             "--fill close is already the options backtester's only fill model (closing quotes); "
             "drop --fill.")
+
+
+def _risk_spec(request: Any):
+    """The YAML config's risk rules (``--risk-off``: none) with ``--risk name=value``."""
+    from framework.config import load_config
+    from framework.risk import RiskSpec
+    from framework.risk.spec import parse_risk_overrides
+
+    if request.risk_off:
+        return RiskSpec.off()
+    return RiskSpec.from_config(load_config()).with_overrides(
+        parse_risk_overrides(request.risk_sets))
 
 
 def _benchmark(name: str, data_dir: Path | None, days: pd.DatetimeIndex
@@ -188,6 +202,7 @@ def _write(request: Any, strategy: OptionsStrategy, params, inputs: OptionsInput
         "fw_version": framework.__version__,
         "git_revision": git_revision(),
         "optimistic_fill": True,
+        "risk_events": result.risk_events,
         "notes": notes,
         "assumptions": result.assumptions,
     }
@@ -246,6 +261,9 @@ def _print(result: OptionsBacktestResult, title: str, paths: Mapping[str, Path],
                       f"{_num(st['deflated_sharpe'])}, PBO {_num(st['pbo'])}")
         for note in wf.notes:
             console.print(f"[yellow]note:[/] {note}")
+    events = result.risk_events
+    console.print("risk events: " + (", ".join(f"{k} {v}" for k, v in sorted(events.items()))
+                                     if events else "none"))
     for name, path in paths.items():
         console.print(f"{name:>10}: {path}")
 

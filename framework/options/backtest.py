@@ -37,6 +37,7 @@ from framework.options._bsm_nb import bsm_greeks_nb, bsm_price_nb
 from framework.options.chains import NEW_YORK
 from framework.options.ivrank import iv_rank
 from framework.options.occ import occ_code
+from framework.options.risk import OptionsRisk, RiskGuard
 from framework.options.synthetic import (
     DEFAULT_SPEC,
     SyntheticChainSpec,
@@ -65,7 +66,9 @@ __all__ = [
 ]
 
 KINDS = ("bull_put", "bear_call", "iron_condor")
-EXIT_REASONS = ("take_profit", "stop", "dte", "expiry", "assignment", "end")
+_NO_RISK = OptionsRisk()
+EXIT_REASONS = ("take_profit", "stop", "dte", "expiry", "assignment", "end", "risk_halt",
+                "daily_flatten")
 PERIODS_PER_YEAR = 252.0
 _LEVEL_STALE_DAYS = 7  # synthetic_chains' limit: an as-of VIX older than this is not used
 
@@ -497,12 +500,14 @@ class OptionsBacktestResult:
     costs: dict[str, float]
     summary: dict[str, float | int]
     assumptions: dict[str, object]
+    risk_events: dict[str, int] = field(default_factory=dict)
 
 
 _TRADE_COLUMNS = ["trade_id", "entry_date", "exit_date", "kind", "expiry", "legs", "contracts",
                   "credit", "exit_debit", "max_loss", "commissions", "pnl", "exit_reason",
                   "days_held", "entry_spot", "exit_spot", "dte_at_entry", "iv_rank_at_entry",
                   "short_deltas", "spec_index"]
+_PNL = _TRADE_COLUMNS.index("pnl")
 _FILL_COLUMNS = ["date", "trade_id", "symbol", "action", "quantity", "price", "commission"]
 
 
@@ -574,8 +579,9 @@ class _Simulation:
         reason = "assignment" if bool(np.any(itm & (pos.sign < 0))) else "expiry"
         self._close_trade(i, pos, float(-np.sum(pos.sign * intrinsic)) + 0.0, reason)  # no -0.0
 
-    def mark_and_exit(self, i: int, last: bool) -> None:
-        """Quote the open legs at day ``i``'s close; close positions whose exit rule fires."""
+    def mark_and_exit(self, i: int, last: bool, force: str | None = None) -> None:
+        """Quote the open legs at day ``i``'s close; close positions whose exit rule fires
+        (every one, with reason ``force``, when given: a risk breaker)."""
         if not self.open:
             return
         m = self.m
@@ -592,7 +598,7 @@ class _Simulation:
             pos.delta = float(pos.sign @ delta[legs])
             fill = np.where(pos.sign < 0, ask[legs], bid[legs])
             debit = -float(pos.sign @ fill)
-            reason = self._exit_reason(pos, debit, int(pos.expiry - today), last)
+            reason = force or self._exit_reason(pos, debit, int(pos.expiry - today), last)
             if reason is not None:
                 quantity = -pos.sign * pos.contracts
                 fee = m.chain_spec.commission(pos.contracts * len(pos.sign)) / len(pos.sign)
@@ -615,7 +621,8 @@ class _Simulation:
     def equity(self) -> float:
         return self.cash + sum(p.mark * p.contracts for p in self.open) * self.mult
 
-    def try_enter(self, i: int, spec: CreditSpreadSpec, segment: int, rank: float) -> None:
+    def try_enter(self, i: int, spec: CreditSpreadSpec, segment: int, rank: float,
+                  risk: OptionsRisk = _NO_RISK) -> None:
         """Open a position at day ``i``'s close when the chain offers one that fits the rules."""
         m = self.m
         dte_listed = m.listed_dte(i)
@@ -640,7 +647,7 @@ class _Simulation:
         per_contract = (width - credit) * self.mult
         if credit <= 0 or per_contract <= 0:
             return
-        contracts = self._size(spec, per_contract)
+        contracts = self._size(spec, per_contract, risk)
         if contracts == 0:
             return
         pos = _Position(self.next_id, spec, i, int(m.day_numbers[i] + dte), call, strike, sign,
@@ -679,13 +686,15 @@ class _Simulation:
                 "delta": [float(delta[k]) for k in pair],
                 "width": abs(float(strikes[short] - strikes[wing]))}
 
-    def _size(self, spec: CreditSpreadSpec, per_contract: float) -> int:
+    def _size(self, spec: CreditSpreadSpec, per_contract: float, risk: OptionsRisk) -> int:
         equity = self.equity()
         budget = spec.risk_per_trade * equity
         contracts = math.floor(budget / per_contract)
         if contracts == 0 and per_contract <= 2.0 * budget:
             contracts = 1
-        room = equity - sum(p.max_loss for p in self.open)
+        if risk.max_position is not None:
+            contracts = min(contracts, math.floor(risk.max_position * equity / per_contract))
+        room = risk.max_gross * equity - sum(p.max_loss for p in self.open)
         return max(0, min(contracts, math.floor(room / per_contract)))
 
 
@@ -744,6 +753,7 @@ def run_options_backtest(
     initial_cash: float = 100_000.0,
     start: object = None,
     end: object = None,
+    risk: OptionsRisk | None = None,
 ) -> OptionsBacktestResult:
     """Simulate the credit-spread strategy on a prepared market.
 
@@ -759,6 +769,9 @@ def run_options_backtest(
     start, end : date-like, optional
         Trading window (inclusive); earlier history still feeds the IV rank. Default: from the
         first day with a vol level to the last close.
+    risk : OptionsRisk, optional
+        The risk layer's rules on max loss and the equity curve (:mod:`framework.options.risk`);
+        default: only defined-risk margin within equity.
 
     Returns
     -------
@@ -788,25 +801,35 @@ def run_options_backtest(
     lo, hi = _window(market, start, end)
     segments = _segments(market, schedule, lo, hi)
     ranks = {spec.iv_rank_window: market.iv_rank(spec.iv_rank_window) for spec in specs}
+    risk = risk or _NO_RISK
     sim = _Simulation(market, float(initial_cash))
+    guard = RiskGuard(risk, float(initial_cash))
     record = np.empty((hi - lo, 5))
     for k, i in enumerate(range(lo, hi)):
         last = i == hi - 1
         today = market.day_numbers[i]
+        closed = len(sim.trades)
         for pos in [p for p in sim.open if p.expiry <= today]:
             sim.settle(i, pos)
         sim.mark_and_exit(i, last)
-        if segments[k] >= 0 and not last:
+        flatten = guard.update(k, sim.equity(), [t[_PNL] for t in sim.trades[closed:]])
+        if flatten is not None and not last:
+            sim.mark_and_exit(i, False, force=flatten)
+        if segments[k] >= 0 and not last and guard.may_enter(k):
             spec = specs[segments[k]]
             rank = ranks[spec.iv_rank_window][i]
             # a NaN rank (warm-up, flat window) passes only when the gate is off (min 0)
             gate = spec.iv_rank_min == 0.0 or rank >= spec.iv_rank_min
-            if (gate and len(sim.open) < spec.max_open
+            max_open = min(spec.max_open, risk.max_positions or spec.max_open)
+            if (gate and len(sim.open) < max_open
                     and i - sim.last_entry >= spec.entry_every_days):
-                sim.try_enter(i, spec, int(segments[k]), float(rank))
+                sim.try_enter(i, spec, int(segments[k]), float(rank), risk)
         record[k] = (sim.equity(), len(sim.open), sum(p.max_loss for p in sim.open),
                      sum(p.delta * p.contracts for p in sim.open) * sim.mult, sim.cash)
-    return _result(market, sim, record, lo, hi, initial_cash, schedule, specs)
+    result = _result(market, sim, record, lo, hi, initial_cash, schedule, specs)
+    result.risk_events.update(guard.events)
+    result.assumptions["risk"] = risk.describe()
+    return result
 
 
 def _result(market, sim, record, lo, hi, initial_cash, schedule, specs) -> OptionsBacktestResult:

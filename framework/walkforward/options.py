@@ -34,6 +34,7 @@ from framework.options.backtest import (
     run_options_backtest,
     trading_window,
 )
+from framework.options.risk import OptionsRisk
 from framework.options.strategy import OptionsStrategy
 from framework.strategy import Params
 from framework.walkforward.executor import run_tasks
@@ -61,6 +62,7 @@ class OptionsFoldTask:
     base: Params
     spec: WalkForwardSpec
     initial_cash: float
+    risk: OptionsRisk | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +119,7 @@ def options_walk_forward(
     initial_cash: float = 100_000.0,
     start: object = None,
     end: object = None,
+    risk: OptionsRisk | None = None,
 ) -> OptionsWalkForwardResult:
     """Walk-forward optimize ``strategy`` on ``market`` and run the stitched out-of-sample test.
 
@@ -134,6 +137,8 @@ def options_walk_forward(
         Starting equity of every run.
     start, end : date-like, optional
         The span cut into folds (default: every day with a vol level).
+    risk : OptionsRisk, optional
+        Risk rules of every in-sample and out-of-sample run.
 
     Raises
     ------
@@ -158,14 +163,14 @@ def options_walk_forward(
             f"step {spec.windows.step} with test {spec.windows.test}. Drop --step.")
     candidates = candidate_params(type(params), params, spec.search)
     tasks = [OptionsFoldTask(strategy, market, days, f, candidates, params, spec,
-                             float(initial_cash)) for f in folds]
+                             float(initial_cash), risk) for f in folds]
     outcomes: list[OptionsFoldOutcome] = run_tasks(
         run_options_fold, tasks, spec.executor, spec.workers,
         description="options walk-forward folds", address=spec.address)
     schedule = CreditSpreadSchedule(tuple(
         (days[o.fold.test_start], strategy.spec(o.chosen)) for o in outcomes))
     first, last = days[folds[0].test_start], days[folds[-1].test_end - 1]
-    result = run_options_backtest(market, schedule, initial_cash, first, last)
+    result = run_options_backtest(market, schedule, initial_cash, first, last, risk)
     return _assemble(result, days, outcomes, schedule, candidates)
 
 
@@ -180,7 +185,7 @@ def run_options_fold(task: OptionsFoldTask) -> OptionsFoldOutcome:
     returns = np.zeros((int(scored.sum()), k))
     for c, p in enumerate(task.candidates):
         run = run_options_backtest(task.market, task.strategy.spec(p), task.initial_cash,
-                                   train_first, train_last)
+                                   train_first, train_last, task.risk)
         r = run.returns.to_numpy()[scored]
         returns[:, c] = r
         scores[c] = search.objective.score(r, PERIODS_PER_YEAR)
@@ -195,7 +200,7 @@ def run_options_fold(task: OptionsFoldTask) -> OptionsFoldOutcome:
                 f"{search.min_trades} trades); kept the base parameters")
         chosen = task.base
         base_run = run_options_backtest(task.market, task.strategy.spec(chosen),
-                                        task.initial_cash, train_first, train_last)
+                                        task.initial_cash, train_first, train_last, task.risk)
         best_returns = base_run.returns.to_numpy()[scored]
     pbo = math.nan
     if k >= 2 and returns.shape[0] >= task.spec.pbo_blocks:

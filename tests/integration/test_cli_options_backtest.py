@@ -83,7 +83,7 @@ def test_single_run_with_a_set_and_no_costs(tmp_path):
 
 
 @pytest.mark.parametrize("args, words", [
-    (("--risk", "max_position=0.5"), "do not apply"),
+    (("--cost", "slippage_bps=2"), "--cost does not apply"),
     (("--fill", "close"), "drop --fill"),
     (("--symbols", "SPY,QQQ"), "one underlying"),
     (("--symbols", "AAPL"), "embedded data has the S&P 500 index level only"),
