@@ -125,6 +125,11 @@ def fetch_bars(conn: AlpacaConnection, symbols: Sequence[str], schedule: BarSche
     return out
 
 
+def bar_frame(rows: list[dict], schedule: BarSchedule) -> pd.DataFrame:
+    """Bars given as ``{"t": open time, "o", "h", "l", "c", "v"}`` rows, labelled by close."""
+    return _frame(rows, schedule)
+
+
 def _frame(rows: list[dict], schedule: BarSchedule) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({name: np.empty(0) for name in FIELDS},
@@ -166,14 +171,24 @@ class AlpacaFeed:
         Receives ``(kind, message)`` for skipped bars and similar notes.
     should_stop : callable, optional
         Polled while waiting; True ends the feed.
+    fetch : callable, optional
+        ``fetch(symbols, schedule, start, end) -> {symbol: frame}`` reads bars whose close label
+        lies in ``(start, end]`` (another broker's market data); default :func:`fetch_bars` on
+        ``conn``.
+    source : str, optional
+        How the data source is named in messages (default: the Alpaca feed, e.g. "iex feed").
     """
 
     def __init__(self, symbols: Sequence[str], conn: AlpacaConnection, clock: SyncedClock,
                  spec: LiveFeedSpec, after: pd.Timestamp | None = None,
                  on_event: Callable[[str, str], None] | None = None,
-                 should_stop: Callable[[], bool] = lambda: False, stream=None) -> None:
+                 should_stop: Callable[[], bool] = lambda: False, stream=None,
+                 fetch: Callable[..., dict[str, pd.DataFrame]] | None = None,
+                 source: str | None = None) -> None:
         self.symbols = tuple(symbols)
         self.conn, self.clock, self.spec = conn, clock, spec
+        self._fetch = fetch or (lambda *args: fetch_bars(self.conn, *args))
+        self._source = source
         self.schedule = BarSchedule(spec.interval)
         self.after = None if after is None else pd.Timestamp(after).tz_convert("UTC")
         self._on_event = on_event or (lambda kind, message: None)
@@ -226,7 +241,7 @@ class AlpacaFeed:
             if frames is not None:
                 self.from_stream += 1
                 return self._bars(closes, frames, self.clock.now())
-            frames = fetch_bars(self.conn, self.symbols, self.schedule, last, closes[-1])
+            frames = self._fetch(self.symbols, self.schedule, last, closes[-1])
             newest = closes[-1]
             if any(newest in f.index for f in frames.values()):
                 return self._bars(closes, frames, self.clock.now())
@@ -235,10 +250,11 @@ class AlpacaFeed:
             self.clock.sleep_until(min(self.clock.now() + pd.Timedelta(seconds=self.spec.poll),
                                        deadline), self.spec.poll, self._should_stop)
         message = (f"no bar for {', '.join(self.symbols)} at {newest.isoformat()} after waiting "
-                   f"{self.spec.max_wait:g} s ({self.conn.spec.feed} feed)")
+                   f"{self.spec.max_wait:g} s ({self._source or self.conn.spec.feed + ' feed'})")
         if self.spec.daily:
             raise StaleDataError(
-                f"stale data: {message}. Trading is halted; check Alpaca's data status and the "
+                f"stale data: {message}. Trading is halted; check "
+                f"{'Alpaca' if self._source is None else 'the broker'}'s data status and the "
                 "symbols, then `fw resume` and restart `fw paper`."
             )
         self._on_event("bar_skipped", message + "; minutes without trades have no bar on IEX")

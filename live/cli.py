@@ -104,10 +104,13 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
     @click.option("--db", default=None, help=_DB_HELP)
     @click.option("--run-id", default=None,
                   help="Run name; an existing run is resumed (default: a new <strategy>-<time> run).")
-    @click.option("--broker", type=click.Choice(["sim", "alpaca"]), default="sim", show_default=True,
-                  help="sim: replay stored bars against the built-in simulated broker (offline). "
+    @click.option("--broker", type=click.Choice(["sim", "alpaca", "webull"]), default=None,
+                  help="Default: broker.name of the YAML config (sim unless changed). "
+                  "sim: replay stored bars against the built-in simulated broker (offline). "
                   "alpaca: Alpaca PAPER account and live bars (keys in APCA_API_KEY_ID / "
-                  "APCA_API_SECRET_KEY).")
+                  "APCA_API_SECRET_KEY). webull: Webull's TEST environment by default (no paper "
+                  "account exists; WEBULL_APP_KEY / WEBULL_APP_SECRET / WEBULL_ACCOUNT_ID, token "
+                  "approved in the Webull app; see docs/webull.md and `fw broker check`).")
     @click.option("--interval", default="1Day", show_default=True,
                   help="Bar interval: 1Min, 5Min, 15Min, 30Min, 1Hour or 1Day. Alpaca: the live "
                   "bars; sim: the replayed files' bar length (1Min reads SPY_1min.csv.gz).")
@@ -172,6 +175,10 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
         """
         from live.command import PaperSpec, paper_strategy_name, run_paper
 
+        if broker is None:  # the YAML config's broker.name (validated there: sim|alpaca|webull)
+            from framework.config import load_config
+
+            broker = load_config().broker.name
         if max_positions is not None:
             if max_positions < 1:
                 raise click.BadParameter(f"{max_positions}; expected at least 1 position.",
@@ -189,13 +196,20 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
         store = _store(db)
         strat = resolve_strategy(paper_strategy_name(spec, store, strategy))
         console = _console()
+        from framework.options.strategy import OptionsStrategy
+
+        if isinstance(strat, OptionsStrategy):  # option spreads: their own session loop
+            from live.options_session import run_options_session
+
+            _print_options_summary(console, run_options_session(strat, spec, store))
+            return
         health = None
         if health_port is not None:
             from live.health import HealthServer
 
             health = HealthServer(_health_status(db, spec.run_id), port=health_port,
                                   max_lag_seconds=health_max_lag,
-                                  interval=interval if broker == "alpaca" else None).start()
+                                  interval=interval if broker != "sim" else None).start()
             click.echo(f"health endpoint: {health.url}/health", err=True)
         try:
             with _ProgressBar(console) as bar:
@@ -207,6 +221,15 @@ def _paper_command(resolve_strategy: StrategyResolver, reporter=None) -> click.C
         _print_summary(console, summary)
 
     return paper
+
+
+def _print_options_summary(console, s: Mapping[str, Any]) -> None:
+    console.print(f"run {s['run_id']}: {s['status']} after {s['steps']} session(s); "
+                  f"{s['n_trades']} spread(s) closed, P&L ${s['pnl']:,.2f}, {len(s['open'])} open"
+                  + (f"; HALTED: {s['halted']}" if s.get("halted") else ""))
+    for t in s["trades"][-10:]:
+        console.print(f"  {t['entry_date']} -> {t['exit_date']} {t['kind']} {t['legs']}: "
+                      f"{t['reason']}, P&L {t['pnl'] if t['pnl'] is None else round(t['pnl'], 2)}")
 
 
 def _status_command() -> click.Command:

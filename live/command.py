@@ -207,7 +207,7 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
 
     services = SessionServices(store, run_id, SessionSpec(
         backup_every=parse_every(spec.backup_every if spec.backup_every is not None
-                                 else ("1d" if spec.broker == "alpaca" else "off")),
+                                 else ("off" if spec.broker == "sim" else "1d")),
         replay_reports=spec.broker == "sim" and bool(spec.reports)), alerter, reporter)
 
     def with_services(total):
@@ -221,6 +221,12 @@ def run_paper(strategy: Strategy, spec: PaperSpec, store: Store,
                 from live.paper_alpaca import run_alpaca
 
                 new_bars = run_alpaca(strategy, spec, store, run_id, existing, schedule,
+                                      params_config, risk, alerter, with_services, live_reporter,
+                                      watch)
+            elif spec.broker == "webull":
+                from live.paper_webull import run_webull
+
+                new_bars = run_webull(strategy, spec, store, run_id, existing, schedule,
                                       params_config, risk, alerter, with_services, live_reporter,
                                       watch)
             else:
@@ -299,7 +305,7 @@ def learned_history(strategy, schedule, spec) -> int:
     return need + (spec.retrain_bars if spec.retrain != "never" else 0)
 
 
-BROKERS: tuple[str, ...] = ("sim", "alpaca")
+BROKERS: tuple[str, ...] = ("sim", "alpaca", "webull")
 
 # config ``notifications.events`` -> alert kinds of ``live.alerts``
 _EVENT_KINDS = {
@@ -515,6 +521,10 @@ def _cancel_open_orders(store: Store, run: Mapping[str, Any]) -> list[str]:
         from live.paper_alpaca import broker_for_run
 
         broker = broker_for_run(store, run)
+    elif run["config"].get("broker") == "webull":
+        from live.paper_webull import broker_for_run as webull_broker_for_run
+
+        broker = webull_broker_for_run(store, run)
     elif saved is not None:
         broker = SimBroker.from_dict(saved, persist=lambda d: store.save_broker_state(run_id, "sim", d))
     out = []

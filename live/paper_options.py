@@ -98,7 +98,7 @@ def run_options_paper(spec: CreditSpreadSpec, store: Store, run_id: str, underly
     if not isinstance(sessions, int) or sessions < 1:
         raise ConfigError(f"sessions must be a whole number >= 1; got {sessions!r}.")
     wait_until = wait_until or _sleep_until
-    now = now or (lambda: _broker_now(options))
+    now = now or (lambda: broker_now(options))
     existing = store.run(run_id)
     if existing is None:
         store.create_run(run_id, STRATEGY, [underlying.upper()],
@@ -129,7 +129,7 @@ def run_options_paper(spec: CreditSpreadSpec, store: Store, run_id: str, underly
     return {**summary(store, run_id), "steps": steps, "status": status}
 
 
-def _broker_now(options: AlpacaOptions) -> pd.Timestamp:
+def broker_now(options: AlpacaOptions) -> pd.Timestamp:
     conn = options.conn
     clock = conn.read("GET /v2/clock", conn.trading.get_clock)
     return pd.Timestamp(clock.timestamp).tz_convert("UTC")

@@ -100,7 +100,7 @@ def load_options_inputs(symbol: str | None = None, data_dir: Path | None = None,
         notes.append("Dividend yield: 0 (the file shows no dividends)")
     level = None
     if spec.iv_source == "vix":
-        vix, vix_path = _read_vix(Path(data_dir))
+        vix, vix_path = read_vix(Path(data_dir))
         level = vix
         notes.append(f"Vol level: VIX closes from {vix_path}"
                      + (f" x {spec.vix_scale / DEFAULT_SPEC.vix_scale:.3f} (QQQ)"
@@ -176,7 +176,8 @@ def _read_underlying(symbol: str, data_dir: Path) -> tuple[pd.DataFrame, Path]:
                     f"{symbol}.csv.gz (columns date, close and ideally adj_close).")
 
 
-def _read_vix(data_dir: Path) -> tuple[pd.Series, Path]:
+def read_vix(data_dir: Path) -> tuple[pd.Series, Path]:
+    """VIX daily closes (points) from ``data_dir``, its ``daily`` folder or one beside it."""
     folders = [data_dir, data_dir / "daily", data_dir.parent / "daily",
                data_dir / "daily_unadjusted", data_dir.parent / "daily_unadjusted"]
     for folder in folders:

@@ -1,0 +1,163 @@
+"""``fw paper --broker webull``: the runner on a Webull account (test environment by default).
+
+The session is ``fw paper --broker alpaca``'s (:mod:`live.paper_alpaca`, whose helpers it
+imports): startup is recovery, the broker's clock (Webull's HTTP ``Date`` header) is checked
+against the local one, the resolved host and mode are stated loudly (a production host trades
+REAL MONEY and is only reachable with ``broker.paper: false``), then each bar close of the
+interval is read from Webull's market data (:func:`live.webull_feed.fetch_bars` inside the
+Alpaca feed's pacing) and the latest bar is traded. What differs for Webull:
+
+* a resumed run tells the broker its client ids (Webull ids are digests of them) and the fills
+  already stored (the baseline from which fills are derived);
+* there is no market-data websocket (REST only) and no calendar cross-check (Webull's trade
+  calendar endpoint is not used; XNYS from exchange_calendars paces the feed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from framework.errors import StorageError
+from framework.risk import RiskSpec
+from framework.strategy import Strategy
+from live.alpaca_feed import AlpacaFeed, LiveFeedSpec, StaleDataError
+from live.broker import BrokerUnavailableError
+from live.clock import ClockDriftError, SyncedClock
+from live.paper_alpaca import (
+    SIZE_BUFFER,
+    _closes_session,
+    _daily_summary,
+    _parity_check,
+    _period_reports,
+    fills_since,
+)
+from live.runner import Runner, RunnerSpec
+from live.state import Store
+from live.uptime import Heartbeat
+from live.webull import WebullBroker, WebullConnection, WebullSpec, webull_credentials
+from live.webull_feed import fetch_bars
+
+
+def connect(environ: Mapping[str, str] | None = None) -> WebullConnection:
+    """A Webull connection from the environment (credentials, endpoint) and the config's
+    ``broker`` section (request budget, timeout, ``paper: false`` to allow production)."""
+    from framework.config import load_config
+
+    env = os.environ if environ is None else environ
+    broker = load_config().broker
+    spec = WebullSpec.from_environment(env, max_requests_per_min=broker.max_requests_per_min,
+                                       timeout=broker.request_timeout, live=not broker.paper)
+    return WebullConnection(spec, webull_credentials(env))
+
+
+def run_broker(store: Store, run_id: str, symbols, conn: WebullConnection,
+               now: pd.Timestamp) -> WebullBroker:
+    """The run's broker, told what the store already knows (ids and recorded fills)."""
+    broker = WebullBroker(symbols, conn)
+    broker.remember(o["client_order_id"] for o in store.orders(run_id))
+    broker.seed_fills(store.fills(run_id))
+    broker.since = fills_since(store, run_id, now)
+    return broker
+
+
+def broker_for_run(store: Store, run: Mapping[str, Any]) -> WebullBroker:
+    """The Webull broker of a stored run (for ``fw halt``)."""
+    conn = connect()
+    return run_broker(store, run["run_id"], run["symbols"], conn, conn.server_time())
+
+
+def run_webull(strategy: Strategy, spec, store: Store, run_id: str,
+               existing: Mapping[str, Any] | None, schedule, params_config: Mapping[str, Any],
+               risk: RiskSpec, alerter, progress, reporter=None, watch=None) -> int:
+    """Create or resume ``run_id`` on Webull and trade until stopped; returns the number of
+    bars processed in this session."""
+    from framework.config import load_config
+    from live.command import StopFlag, _git_revision, submit_pending_flatten, wants_regimes
+
+    conn = connect()
+    symbols = tuple(spec.symbols or (existing["symbols"] if existing else ("SPY",)))
+    clock = SyncedClock(reference=conn.server_time, max_drift=spec.max_clock_drift)
+    clock.sync()
+    clock.check()
+    now = clock.now()
+    broker = run_broker(store, run_id, symbols, conn, now)
+    account = broker.account()
+    initial_cash = (float(existing["config"].get("initial_cash", account.equity)) if existing
+                    else account.equity)
+    runner = Runner(strategy, schedule, store, broker, symbols,
+                    RunnerSpec(run_id=run_id, risk=risk, dry_run=spec.dry_run,
+                               size_buffer=SIZE_BUFFER, regimes=wants_regimes(risk),
+                               min_free_bytes=spec.min_free_bytes),
+                    alerter=alerter, watch=watch)
+    config = {
+        "command": "paper", "strategy": strategy.name, **params_config, "symbols": list(symbols),
+        "broker": "webull", "broker_host": conn.spec.host, "broker_mode": conn.spec.mode,
+        "interval": spec.interval, "initial_cash": initial_cash, "risk": risk.to_dict(),
+        "size_buffer": SIZE_BUFFER, "dry_run": spec.dry_run, "git_revision": _git_revision(),
+    }
+    runner.start(config)
+    store.event(run_id, "broker", _mode_text(conn) + f"; clock offset {clock.offset:+.3f} s")
+    if existing is not None:
+        store.update_run(run_id, status="running")
+    if not spec.dry_run:
+        submit_pending_flatten(store, run_id, broker, runner.last_bar)
+    stop = StopFlag()
+    stop.install()
+    poll = spec.poll if spec.poll is not None else float(load_config().trading.interval_seconds)
+    warmup_bars = spec.warmup_bars
+    if strategy.fit is not None:  # a learned strategy: its warm-up and retraining window
+        from live.command import learned_history
+
+        warmup_bars = max(warmup_bars, learned_history(strategy, schedule, spec) + 1)
+    feed_spec = LiveFeedSpec(interval=spec.interval, warmup_bars=warmup_bars,
+                             settle=spec.settle, poll=poll, max_wait=spec.max_wait,
+                             max_bars=spec.max_bars)
+    last = pd.Timestamp(runner.last_bar) if runner.last_bar else None
+    feed = AlpacaFeed(symbols, conn, clock, feed_spec, after=last,
+                      on_event=lambda kind, message: store.event(run_id, kind, message),
+                      should_stop=stop, fetch=lambda *args: fetch_bars(conn, *args),
+                      source=f"webull market data at {conn.spec.host}")
+    per_bar = progress(spec.max_bars) if progress is not None else None
+    bar_schedule = feed.schedule
+
+    def callback(n_bars: int, bar) -> None:
+        if per_bar is not None:
+            per_bar(n_bars, bar)
+        if not bar.warmup and _closes_session(bar_schedule, bar.time):
+            _daily_summary(store, run_id, alerter, bar.time)
+            if reporter is not None:
+                _period_reports(runner, reporter, bar_schedule, bar.time)
+
+    writable = True
+    heartbeat = Heartbeat(store, run_id, runner.healthy).start()
+    try:
+        return runner.run(feed, callback)
+    except StaleDataError as exc:
+        runner.halt("stale_data", str(exc))
+        raise
+    except ClockDriftError as exc:
+        runner.halt("clock_drift", str(exc))
+        raise
+    except BrokerUnavailableError as exc:
+        store.update_run(run_id, status="interrupted")
+        runner._error("broker unavailable; session ended (restart resumes it)", str(exc))
+        raise
+    except StorageError:
+        writable = False  # nothing more may be written; the caller alerts
+        raise
+    finally:
+        heartbeat.stop("stopped" if writable else "storage failure")
+        if writable:
+            _parity_check(runner, strategy)
+
+
+def _mode_text(conn: WebullConnection) -> str:
+    if conn.spec.is_production:
+        return (f"!!! webull LIVE account {conn.account_id} at {conn.spec.host}: REAL MONEY "
+                "(broker.paper: false) !!!")
+    return (f"webull TEST environment at {conn.spec.host}, account {conn.account_id} (no real "
+            "money; Webull has no paper account)")
