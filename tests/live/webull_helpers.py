@@ -68,12 +68,14 @@ def advance_session(fake: FakeWebull) -> pd.Timestamp:
 @contextlib.contextmanager
 def webull_contract_broker(tmp_path: Path, bars: Bars | dict[str, pd.DataFrame],
                            start: str | pd.Timestamp, cash: float = 100_000.0
-                           ) -> Iterator[tuple[WebullBroker, Callable[[], pd.Timestamp]]]:
-    """A :class:`WebullBroker` on a running fake, and ``advance()`` (one session forward).
+                           ) -> Iterator[tuple[WebullBroker, Callable[[], pd.Timestamp],
+                                               FakeWebull]]:
+    """A :class:`WebullBroker` on a running fake, ``advance()`` (one session forward) and the
+    fake (its ``faults`` force partial fills in the contract suite).
 
     Yields
     ------
-    (broker, advance)
+    (broker, advance, fake)
         ``advance() -> pandas.Timestamp`` moves market time past the next session close and
         returns it; the broker trades the seeded symbols.
     """
@@ -81,7 +83,7 @@ def webull_contract_broker(tmp_path: Path, bars: Bars | dict[str, pd.DataFrame],
         fake.faults.rate_limit_per_min = 0
         symbols = tuple(sorted(fake.market.series))
         broker = broker_for(fake, Path(tmp_path) / "fw-home", symbols)
-        yield broker, lambda: advance_session(fake)
+        yield broker, lambda: advance_session(fake), fake
 
 
 def run_session(fake: FakeWebull, store, strategy, spec, closes, monkeypatch, home: Path,
