@@ -118,7 +118,27 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
     feed = AlpacaFeed(symbols, conn, clock, feed_spec, after=last,
                       on_event=lambda kind, message: store.event(run_id, kind, message),
                       should_stop=stop, stream=stream)
-    per_bar = progress(spec.max_bars) if progress is not None else None
+    writable = True
+    try:
+        return drive_session(runner, feed, strategy, store, run_id, alerter, reporter,
+                             progress(spec.max_bars) if progress is not None else None)
+    except StorageError:
+        writable = False  # nothing more may be written
+        raise
+    finally:
+        if stream is not None:
+            stream.stop()
+            for error in (stream.errors[-5:] if writable else ()):
+                runner._error("market-data stream error", str(error))
+
+
+def drive_session(runner: Runner, feed, strategy: Strategy, store: Store, run_id: str, alerter,
+                  reporter, per_bar) -> int:
+    """Trade ``feed`` through ``runner`` with the live session's duties (daily summary alert,
+    period reports, health spans, the parity check at the end) and its error handling: stale
+    data and clock drift halt the run; an unreachable broker ends the session (restart
+    resumes it); a storage failure stops all writing. Returns the bars processed. Shared by
+    every live broker's session (Alpaca, Webull)."""
     bar_schedule = feed.schedule
 
     def callback(n_bars: int, bar) -> None:
@@ -148,12 +168,8 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
         raise
     finally:
         heartbeat.stop("stopped" if writable else "storage failure")
-        if stream is not None:
-            stream.stop()
         if writable:
             _parity_check(runner, strategy)
-            for error in (stream.errors[-5:] if stream is not None else ()):
-                runner._error("market-data stream error", str(error))
 
 
 def _bar_stream(symbols, conn: AlpacaConnection):

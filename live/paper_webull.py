@@ -21,23 +21,13 @@ from typing import Any
 
 import pandas as pd
 
-from framework.errors import StorageError
 from framework.risk import RiskSpec
 from framework.strategy import Strategy
-from live.alpaca_feed import AlpacaFeed, LiveFeedSpec, StaleDataError
-from live.broker import BrokerUnavailableError
-from live.clock import ClockDriftError, SyncedClock
-from live.paper_alpaca import (
-    SIZE_BUFFER,
-    _closes_session,
-    _daily_summary,
-    _parity_check,
-    _period_reports,
-    fills_since,
-)
+from live.alpaca_feed import AlpacaFeed, LiveFeedSpec
+from live.clock import SyncedClock
+from live.paper_alpaca import SIZE_BUFFER, drive_session, fills_since
 from live.runner import Runner, RunnerSpec
 from live.state import Store
-from live.uptime import Heartbeat
 from live.webull import WebullBroker, WebullConnection, WebullSpec, webull_credentials
 from live.webull_feed import fetch_bars
 
@@ -121,38 +111,8 @@ def run_webull(strategy: Strategy, spec, store: Store, run_id: str,
                       on_event=lambda kind, message: store.event(run_id, kind, message),
                       should_stop=stop, fetch=lambda *args: fetch_bars(conn, *args),
                       source=f"webull market data at {conn.spec.host}")
-    per_bar = progress(spec.max_bars) if progress is not None else None
-    bar_schedule = feed.schedule
-
-    def callback(n_bars: int, bar) -> None:
-        if per_bar is not None:
-            per_bar(n_bars, bar)
-        if not bar.warmup and _closes_session(bar_schedule, bar.time):
-            _daily_summary(store, run_id, alerter, bar.time)
-            if reporter is not None:
-                _period_reports(runner, reporter, bar_schedule, bar.time)
-
-    writable = True
-    heartbeat = Heartbeat(store, run_id, runner.healthy).start()
-    try:
-        return runner.run(feed, callback)
-    except StaleDataError as exc:
-        runner.halt("stale_data", str(exc))
-        raise
-    except ClockDriftError as exc:
-        runner.halt("clock_drift", str(exc))
-        raise
-    except BrokerUnavailableError as exc:
-        store.update_run(run_id, status="interrupted")
-        runner._error("broker unavailable; session ended (restart resumes it)", str(exc))
-        raise
-    except StorageError:
-        writable = False  # nothing more may be written; the caller alerts
-        raise
-    finally:
-        heartbeat.stop("stopped" if writable else "storage failure")
-        if writable:
-            _parity_check(runner, strategy)
+    return drive_session(runner, feed, strategy, store, run_id, alerter, reporter,
+                         progress(spec.max_bars) if progress is not None else None)
 
 
 def _mode_text(conn: WebullConnection) -> str:
