@@ -217,6 +217,7 @@ class WebullConnection:
             token_check_interval_seconds=int(spec.token_poll))
         self.api.set_token_dir(str(self.token_dir))
         self.api.add_endpoint(spec.region, spec.host)
+        contain_logging()  # again: whatever the process did to the SDK's loggers since import
         self.accounts = self.sdk.AccountV2(self.api)
         self.orders = self.sdk.OrderOperationV3(self.api)
         self.market = self.sdk.MarketData(self.api)
@@ -402,10 +403,10 @@ class _Forward(logging.Handler):
 
 
 def contain_logging() -> None:
-    """Route the ``webull`` logger tree into ``live.webull.sdk``; idempotent."""
+    """Route the ``webull`` logger tree into ``live.webull.sdk``; idempotent, and re-applied
+    at every connection: the SDK may add handlers or reset propagation when a client is made,
+    and a raw SDK record reaching the root logger would carry unscrubbed request headers."""
     with _contained:
-        if _state["done"]:
-            return
         # the handler webull.core.http.response adds at import (stderr, DEBUG, no propagation)
         noisy = logging.getLogger("webull.core.http.response")
         for handler in list(noisy.handlers):
@@ -414,7 +415,8 @@ def contain_logging() -> None:
         noisy.propagate = True
         noisy.setLevel(logging.NOTSET)
         root = logging.getLogger(SDK_LOGGER)
-        root.addHandler(_Forward())
+        if not any(isinstance(h, _Forward) for h in root.handlers):
+            root.addHandler(_Forward())
         root.setLevel(logging.INFO)
         root.propagate = False  # forwarded already; never printed twice through the root logger
         _state["done"] = True
