@@ -65,7 +65,7 @@ def run_options_command(request: Any, write_tearsheet: Callable[..., Path] | Non
                             underlying=inputs.underlying)
     cash = float(request.initial_cash or DEFAULT_CASH)
     risk, not_applied = OptionsRisk.from_risk_spec(_risk_spec(request))
-    wf = None
+    wf = wf_spec = None
     if request.walk_forward:
         wf_spec = spec_from_options(request.wf_options)
         wf = options_walk_forward(strategy, market, params, wf_spec, cash, request.start,
@@ -81,7 +81,7 @@ def run_options_command(request: Any, write_tearsheet: Callable[..., Path] | Non
                  + (f"; not applicable to spreads: {', '.join(not_applied)}" if not_applied
                     else ""))
     _add_benchmark_summary(result, bench)
-    paths = _write(request, strategy, params, inputs, result, bench, wf, notes)
+    paths = _write(request, strategy, params, inputs, result, bench, wf, wf_spec, notes)
     title = _title(strategy, params, wf)
     if request.tearsheet and write_tearsheet is not None:
         paths["tearsheet"] = write_tearsheet(result.returns, bench, Path(request.out) /
@@ -178,7 +178,7 @@ def _notes(inputs: OptionsInputs, bench_name: str, bench_note: str,
 
 def _write(request: Any, strategy: OptionsStrategy, params, inputs: OptionsInputs,
            result: OptionsBacktestResult, bench: pd.Series | None,
-           wf: OptionsWalkForwardResult | None, notes: list[str]) -> dict[str, Path]:
+           wf: OptionsWalkForwardResult | None, wf_spec, notes: list[str]) -> dict[str, Path]:
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"{name}.{ext}" for name, ext in
@@ -207,7 +207,6 @@ def _write(request: Any, strategy: OptionsStrategy, params, inputs: OptionsInput
         "assumptions": result.assumptions,
     }
     if wf is not None:
-        wf_spec = spec_from_options(request.wf_options)
         info["walk_forward"] = {
             "windows": wf_spec.windows.describe(), "search": wf_spec.search.method,
             "trials": wf_spec.search.trials, "seed": wf_spec.search.seed,

@@ -42,6 +42,7 @@ from live.broker import (
     OrderRequest,
     UnknownOrderError,
     UnknownOutcomeError,
+    lookup_after_unclear,
 )
 from live.ratelimit import RateLimiter
 
@@ -368,7 +369,7 @@ class AlpacaBroker:
             except (requests.RequestException, OSError) as exc:
                 reason = f"network error: {type(exc).__name__}"
             # unclear outcome: the broker may have the order; ask it by client id
-            seen = self._lookup_after_unclear(order, reason)
+            seen = lookup_after_unclear(self, order, reason)
             if seen is not None:
                 return seen
             self.conn._sleep(delay)  # it never arrived: sending it again is safe
@@ -378,15 +379,6 @@ class AlpacaBroker:
             f"{self.conn.spec.attempts} tries; it stays pending and is resolved by client id "
             "when the runner next starts or processes a bar."
         )
-
-    def _lookup_after_unclear(self, order: OrderRequest, reason: str) -> OrderRecord | None:
-        try:
-            return self.order(order.client_order_id)
-        except BrokerUnavailableError as exc:
-            raise UnknownOutcomeError(
-                f"alpaca: submit of {order.client_order_id!r} ended with {reason} and the lookup "
-                f"failed too ({exc}); the order stays pending and is resolved by client id later."
-            ) from exc
 
     def cancel(self, client_order_id: str) -> OrderRecord:
         found = self.order(client_order_id)

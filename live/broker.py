@@ -125,3 +125,16 @@ class Broker(Protocol):
     def fills(self) -> list[FillRecord]:
         """Every execution so far, oldest first."""
         ...
+
+
+def lookup_after_unclear(broker: Broker, order: OrderRequest, reason: str) -> OrderRecord | None:
+    """After a submit whose outcome is unclear (timeout, dropped connection, 5xx): the broker's
+    record of ``order`` by client id, or None when it never got it (then it may be sent again).
+    A lookup that fails too raises :class:`UnknownOutcomeError`: nothing is resent blindly."""
+    try:
+        return broker.order(order.client_order_id)
+    except BrokerUnavailableError as exc:
+        raise UnknownOutcomeError(
+            f"{broker.name}: submit of {order.client_order_id!r} ended with {reason} and the "
+            f"lookup failed too ({exc}); the order stays pending and is resolved by client id "
+            "later.") from exc

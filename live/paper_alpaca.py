@@ -66,8 +66,7 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
                risk: RiskSpec, alerter, progress, reporter=None, watch=None) -> int:
     """Create or resume ``run_id`` on Alpaca paper and trade until stopped; returns the number
     of bars processed in this session."""
-    from framework.config import load_config
-    from live.command import StopFlag, _git_revision, submit_pending_flatten, wants_regimes
+    from live.command import _git_revision, wants_regimes
 
     conn = connect()
     symbols = tuple(spec.symbols or (existing["symbols"] if existing else ("SPY",)))
@@ -98,22 +97,8 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
                 f"{conn.spec.data_url or 'https://data.alpaca.markets'}, feed {conn.spec.feed}); "
                 f"clock offset {clock.offset:+.3f} s")
     _check_calendar(runner, broker, now)
-    if existing is not None:
-        store.update_run(run_id, status="running")
-    if not spec.dry_run:
-        submit_pending_flatten(store, run_id, broker, runner.last_bar)
-    stop = StopFlag()
-    stop.install()
-    poll = spec.poll if spec.poll is not None else float(load_config().trading.interval_seconds)
-    warmup_bars = spec.warmup_bars
-    if strategy.fit is not None:  # a learned strategy: its warm-up and retraining window
-        from live.command import learned_history
-
-        warmup_bars = max(warmup_bars, learned_history(strategy, schedule, spec) + 1)
-    feed_spec = LiveFeedSpec(interval=spec.interval, warmup_bars=warmup_bars,
-                             settle=spec.settle, poll=poll, max_wait=spec.max_wait,
-                             max_bars=spec.max_bars)
-    last = pd.Timestamp(runner.last_bar) if runner.last_bar else None
+    stop, feed_spec, last = resume_session(strategy, spec, store, run_id, existing, runner,
+                                           broker, schedule)
     stream = _bar_stream(symbols, conn) if spec.interval == "1Min" else None
     feed = AlpacaFeed(symbols, conn, clock, feed_spec, after=last,
                       on_event=lambda kind, message: store.event(run_id, kind, message),
@@ -130,6 +115,33 @@ def run_alpaca(strategy: Strategy, spec, store: Store, run_id: str,
             stream.stop()
             for error in (stream.errors[-5:] if writable else ()):
                 runner._error("market-data stream error", str(error))
+
+
+def resume_session(strategy: Strategy, spec, store: Store, run_id: str,
+                   existing: Mapping[str, Any] | None, runner: Runner, broker, schedule):
+    """What every live session does once its runner has started: mark a resumed run running,
+    send flatten orders left pending, install the stop signal and size the feed (warm-up of a
+    learned strategy included). Returns ``(stop, feed_spec, last_bar_or_None)``."""
+    from framework.config import load_config
+    from live.command import StopFlag, submit_pending_flatten
+
+    if existing is not None:
+        store.update_run(run_id, status="running")
+    if not spec.dry_run:
+        submit_pending_flatten(store, run_id, broker, runner.last_bar)
+    stop = StopFlag()
+    stop.install()
+    poll = spec.poll if spec.poll is not None else float(load_config().trading.interval_seconds)
+    warmup_bars = spec.warmup_bars
+    if strategy.fit is not None:  # a learned strategy: its warm-up and retraining window
+        from live.command import learned_history
+
+        warmup_bars = max(warmup_bars, learned_history(strategy, schedule, spec) + 1)
+    feed_spec = LiveFeedSpec(interval=spec.interval, warmup_bars=warmup_bars,
+                             settle=spec.settle, poll=poll, max_wait=spec.max_wait,
+                             max_bars=spec.max_bars)
+    last = pd.Timestamp(runner.last_bar) if runner.last_bar else None
+    return stop, feed_spec, last
 
 
 def drive_session(runner: Runner, feed, strategy: Strategy, store: Store, run_id: str, alerter,

@@ -23,9 +23,9 @@ import pandas as pd
 
 from framework.risk import RiskSpec
 from framework.strategy import Strategy
-from live.alpaca_feed import AlpacaFeed, LiveFeedSpec
+from live.alpaca_feed import AlpacaFeed
 from live.clock import SyncedClock
-from live.paper_alpaca import SIZE_BUFFER, drive_session, fills_since
+from live.paper_alpaca import SIZE_BUFFER, drive_session, fills_since, resume_session
 from live.runner import Runner, RunnerSpec
 from live.state import Store
 from live.webull import WebullBroker, WebullConnection, WebullSpec, webull_credentials
@@ -65,8 +65,7 @@ def run_webull(strategy: Strategy, spec, store: Store, run_id: str,
                risk: RiskSpec, alerter, progress, reporter=None, watch=None) -> int:
     """Create or resume ``run_id`` on Webull and trade until stopped; returns the number of
     bars processed in this session."""
-    from framework.config import load_config
-    from live.command import StopFlag, _git_revision, submit_pending_flatten, wants_regimes
+    from live.command import _git_revision, wants_regimes
 
     conn = connect()
     symbols = tuple(spec.symbols or (existing["symbols"] if existing else ("SPY",)))
@@ -91,22 +90,8 @@ def run_webull(strategy: Strategy, spec, store: Store, run_id: str,
     }
     runner.start(config)
     store.event(run_id, "broker", _mode_text(conn) + f"; clock offset {clock.offset:+.3f} s")
-    if existing is not None:
-        store.update_run(run_id, status="running")
-    if not spec.dry_run:
-        submit_pending_flatten(store, run_id, broker, runner.last_bar)
-    stop = StopFlag()
-    stop.install()
-    poll = spec.poll if spec.poll is not None else float(load_config().trading.interval_seconds)
-    warmup_bars = spec.warmup_bars
-    if strategy.fit is not None:  # a learned strategy: its warm-up and retraining window
-        from live.command import learned_history
-
-        warmup_bars = max(warmup_bars, learned_history(strategy, schedule, spec) + 1)
-    feed_spec = LiveFeedSpec(interval=spec.interval, warmup_bars=warmup_bars,
-                             settle=spec.settle, poll=poll, max_wait=spec.max_wait,
-                             max_bars=spec.max_bars)
-    last = pd.Timestamp(runner.last_bar) if runner.last_bar else None
+    stop, feed_spec, last = resume_session(strategy, spec, store, run_id, existing, runner,
+                                           broker, schedule)
     feed = AlpacaFeed(symbols, conn, clock, feed_spec, after=last,
                       on_event=lambda kind, message: store.event(run_id, kind, message),
                       should_stop=stop, fetch=lambda *args: fetch_bars(conn, *args),

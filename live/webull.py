@@ -46,6 +46,7 @@ from live.broker import (
     OrderRequest,
     UnknownOrderError,
     UnknownOutcomeError,
+    lookup_after_unclear,
 )
 from live.broker_check import Check
 from live.webull_sdk import (
@@ -249,7 +250,7 @@ class WebullBroker:
                 reason = describe_error(exc)
             except self.conn.sdk.ClientException as exc:
                 reason = describe_error(exc)
-            seen = self._lookup_after_unclear(order, reason)
+            seen = lookup_after_unclear(self, order, reason)
             if seen is not None:
                 return seen
             self.conn._sleep(delay)  # Webull never got it: sending it again is safe
@@ -271,15 +272,6 @@ class WebullBroker:
                 "nothing new was sent.")
         return BrokerError(f"webull rejected order {order.client_order_id!r} ({order.symbol} "
                            f"{order.quantity:+g}): {describe_error(exc)}")
-
-    def _lookup_after_unclear(self, order: OrderRequest, reason: str) -> OrderRecord | None:
-        try:
-            return self.order(order.client_order_id)
-        except BrokerUnavailableError as exc:
-            raise UnknownOutcomeError(
-                f"webull: submit of {order.client_order_id!r} ended with {reason} and the lookup "
-                f"failed too ({exc}); the order stays pending and is resolved by client id later."
-            ) from exc
 
     def cancel(self, client_order_id: str) -> OrderRecord:
         found = self.order(client_order_id)
